@@ -1,0 +1,46 @@
+# Tally's make targets. Without DATABASE_URL, run and test use the embedded
+# PostgreSQL cluster under .data/postgres (created on first use; `make stop-db`).
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/tally
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: build run test test-short migrate stop-db lint fmt tidy bench fuzz soak clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/tally
+
+## run: build, start the embedded database if needed, migrate, create the demo business, serve on :8080
+run: build
+	@set -e; \
+	if [ -z "$$DATABASE_URL" ]; then DATABASE_URL=$$($(BIN) devdb start tally); export DATABASE_URL; fi; \
+	$(BIN) migrate; \
+	$(BIN) demo; \
+	exec $(BIN) serve
+
+## test: go vet + every test with -race against real PostgreSQL
+test:
+	$(GO) vet ./...
+	@set -e; \
+	if [ -z "$$DATABASE_URL" ]; then DATABASE_URL=$$($(GO) run ./cmd/tally devdb start tally_test); export DATABASE_URL; fi; \
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+migrate: build
+	@set -e; \
+	if [ -z "$$DATABASE_URL" ]; then DATABASE_URL=$$($(BIN) devdb start tally); export DATABASE_URL; fi; \
+	$(BIN) migrate
+
+## stop-db: stop the embedded database cleanly
+stop-db: build
+	$(BIN) devdb stop
+
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
+
+fmt:
+	gofmt -w .
+
+clean:
+	rm -rf bin

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/internal/api"
+	"github.com/tallyhq/tally/internal/config"
+	"github.com/tallyhq/tally/internal/postgres"
+)
+
+// serve migrates, starts the workers and the API, and shuts both down on SIGTERM.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{PoolSize: cfg.DBPoolSize, StatementTimeout: cfg.RequestTimeout})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	applied, err := postgres.Migrate(ctx, db)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		log.Info("migrations applied", "count", len(applied))
+	}
+	if cfg.UsesDevKeys() {
+		log.Warn("TALLY_TOKEN_KEYS or TALLY_WEBHOOK_KEY unset: using built-in development keys; set both in production")
+	}
+	store := postgres.New(db)
+	srv := api.New(api.Options{Config: cfg, Store: store, Logger: log, Spec: tally.OpenAPI, Version: version})
+
+	workerCtx, stopWorkers := context.WithCancel(context.Background())
+	defer stopWorkers()
+	if cfg.Workers {
+		startWorkers(workerCtx, cfg, store, log)
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Listen(cfg.Addr) }()
+	log.Info("tally listening", "addr", cfg.Addr, "version", version)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", cfg.ShutdownGrace.String())
+	start := time.Now()
+	stopWorkers()
+	if err := srv.Shutdown(cfg.ShutdownGrace); err != nil {
+		log.Warn("shutdown", "err", err.Error())
+	}
+	log.Info("stopped", "after", time.Since(start).String())
+	return nil
+}
+
+// startWorkers runs the background jobs of this replica; each coordinates with
+// other replicas through PostgreSQL.
+func startWorkers(ctx context.Context, cfg config.Config, store *postgres.Store, log *slog.Logger) {
+	go func() {
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			if n, err := store.PruneIdempotencyKeys(ctx, 10_000); err != nil && ctx.Err() == nil {
+				log.Warn("prune idempotency keys", "err", err.Error())
+			} else if n > 0 {
+				log.Info("pruned idempotency keys", "count", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}

@@ -1,0 +1,177 @@
+package api
+
+import (
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tallyhq/tally/ledger"
+)
+
+// HeaderProfileID names the profile a request acts for (API.md §2).
+const HeaderProfileID = "X-BU-PROFILE-ID"
+
+type localKey int
+
+const (
+	keyRequestID localKey = iota
+	keyPrincipal
+	keyScope
+)
+
+// principal is who is calling: a business through one of its keys.
+type principal struct {
+	business ledger.Business
+	keyID    string
+	keyMode  ledger.KeyMode
+}
+
+func (s *Server) recover(c *fiber.Ctx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic", "request_id", requestID(c), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return c.Next()
+}
+
+// requestID gives every request an id, echoed in X-Request-Id and in error bodies.
+func (s *Server) requestID(c *fiber.Ctx) error {
+	id := ledger.NewID(ledger.PrefixRequest)
+	c.Locals(keyRequestID, id)
+	c.Set("X-Request-Id", id)
+	return c.Next()
+}
+
+// requestID returns the request's id; errors raised before the middleware ran (a
+// body over the limit) get one here.
+func requestID(c *fiber.Ctx) string {
+	if id, ok := c.Locals(keyRequestID).(string); ok {
+		return id
+	}
+	id := ledger.NewID(ledger.PrefixRequest)
+	c.Locals(keyRequestID, id)
+	c.Set("X-Request-Id", id)
+	return id
+}
+
+// accessLog writes one structured line per request and feeds the metrics. It logs
+// no header and no body, so no secret reaches the log.
+func (s *Server) accessLog(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	if err != nil {
+		if herr := s.app.Config().ErrorHandler(c, err); herr != nil {
+			_ = c.SendStatus(fiber.StatusInternalServerError)
+		}
+	}
+	elapsed := time.Since(start)
+	status := c.Response().StatusCode()
+	route := c.Route().Path
+	if status == fiber.StatusNotFound && route == "/" {
+		route = "unmatched"
+	}
+	s.metrics.observe(c.Method(), route, status, elapsed)
+	attrs := []any{"request_id", requestID(c), "method", c.Method(), "path", c.Path(), "route", route,
+		"status", status, "duration_ms", float64(elapsed.Microseconds()) / 1000}
+	if p, ok := c.Locals(keyPrincipal).(*principal); ok {
+		attrs = append(attrs, "business_id", p.business.ID, "key_id", p.keyID)
+	}
+	s.log.Info("request", attrs...)
+	return nil
+}
+
+// hygiene enforces the input rules of API.md §3 before any handler runs.
+func (s *Server) hygiene(c *fiber.Ctx) error {
+	switch c.Method() {
+	case fiber.MethodPost, fiber.MethodPatch, fiber.MethodPut:
+		if len(c.Body()) == 0 && c.Method() == fiber.MethodPost && c.Get(fiber.HeaderContentType) == "" {
+			return c.Next() // action endpoints such as /cancel take no body
+		}
+		ct := strings.ToLower(strings.TrimSpace(strings.Split(c.Get(fiber.HeaderContentType), ";")[0]))
+		if ct != fiber.MIMEApplicationJSON && !strings.HasSuffix(ct, "+json") {
+			return ledger.Errorf(ledger.CodeUnsupportedMedia, "Content-Type must be application/json")
+		}
+	}
+	return c.Next()
+}
+
+// authenticate resolves Authorization: Bearer <secret key>.
+func (s *Server) authenticate(c *fiber.Ctx) error {
+	h := c.Get(fiber.HeaderAuthorization)
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	token = strings.TrimSpace(token)
+	if !ok || token == "" {
+		return ledger.Errorf(ledger.CodeUnauthenticated, "missing credential: send Authorization: Bearer <secret key>")
+	}
+	if !strings.HasPrefix(token, "sk_test_") && !strings.HasPrefix(token, "sk_live_") {
+		return ledger.Errorf(ledger.CodeUnauthenticated, "invalid or revoked API key")
+	}
+	ctx, cancel := s.requestContext(c)
+	defer cancel()
+	cred, err := s.store.Authenticate(ctx, token)
+	if err != nil {
+		return err
+	}
+	c.Locals(keyPrincipal, &principal{business: cred.Business, keyID: cred.Key.ID, keyMode: cred.Key.Mode})
+	if cred.Key.Mode == ledger.KeyReadOnly && c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead {
+		return ledger.Errorf(ledger.CodeForbidden, "this API key is read-only")
+	}
+	return c.Next()
+}
+
+func principalFrom(c *fiber.Ctx) (*principal, bool) {
+	p, ok := c.Locals(keyPrincipal).(*principal)
+	return p, ok
+}
+
+// resolveProfile turns X-BU-PROFILE-ID into the request's scope (API.md §2): absent
+// or the business's own id → the main profile; CUS_… of this business → that
+// customer; anything else → profile_not_found, never revealing another tenant.
+func (s *Server) resolveProfile(c *fiber.Ctx) error {
+	p, ok := principalFrom(c)
+	if !ok { // fail closed if authentication did not run
+		return ledger.Errorf(ledger.CodeUnauthenticated, "credential required")
+	}
+	raw := strings.TrimSpace(strings.Clone(c.Get(HeaderProfileID)))
+	scope := ledger.Scope{Business: p.business}
+	switch {
+	case raw == "" || raw == p.business.ID:
+	case strings.HasPrefix(raw, ledger.PrefixCustomer):
+		ctx, cancel := s.requestContext(c)
+		defer cancel()
+		cust, err := s.store.FindCustomer(ctx, p.business.ID, raw)
+		if ledger.ErrorCode(err) == ledger.CodeNotFound {
+			return profileNotFound(raw)
+		}
+		if err != nil {
+			return err
+		}
+		scope.Customer = &cust
+	default:
+		return profileNotFound(raw)
+	}
+	c.Locals(keyScope, scope)
+	return c.Next()
+}
+
+func profileNotFound(id string) error {
+	if len(id) > 64 {
+		id = id[:64] + "…"
+	}
+	return ledger.ParamErrorf(ledger.CodeProfileNotFound, HeaderProfileID, "profile %q not found", id)
+}
+
+// scopeFrom returns the resolved profile scope; handlers mounted behind
+// resolveProfile always have one.
+func scopeFrom(c *fiber.Ctx) (ledger.Scope, error) {
+	sc, ok := c.Locals(keyScope).(ledger.Scope)
+	if !ok {
+		return ledger.Scope{}, ledger.Errorf(ledger.CodeUnauthenticated, "credential required")
+	}
+	return sc, nil
+}

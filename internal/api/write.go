@@ -1,0 +1,129 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tallyhq/tally/internal/postgres"
+	"github.com/tallyhq/tally/ledger"
+)
+
+// idempotencyKeyLenMax bounds the Idempotency-Key header (API.md §3).
+const idempotencyKeyLenMax = 255
+
+// change describes one mutating request while it runs: the handler names the
+// customer it touched (for the audit log) and the success message.
+type change struct {
+	status   int
+	message  string
+	customer string
+}
+
+// mutation is a handler's work inside the request's database transaction.
+type mutation func(ctx context.Context, tx *postgres.Tx, ch *change) (any, error)
+
+// write runs fn in one transaction together with the idempotency record and the
+// audit entry, so the effect, its replayable response and its audit trail commit
+// atomically (API.md §3). A replay answers the stored status and body with
+// Idempotent-Replayed: true and has no second effect.
+func (s *Server) write(c *fiber.Ctx, status int, message string, fn mutation) error {
+	p, ok := principalFrom(c)
+	if !ok {
+		return ledger.Errorf(ledger.CodeUnauthenticated, "credential required")
+	}
+	ch := &change{status: status, message: message}
+	if sc, ok := c.Locals(keyScope).(ledger.Scope); ok && sc.Customer != nil {
+		ch.customer = sc.Customer.ID
+	}
+	key := c.Get("Idempotency-Key")
+	var reqHash []byte
+	if key != "" {
+		if len(key) > idempotencyKeyLenMax || !utf8.ValidString(key) {
+			return ledger.ParamErrorf(ledger.CodeValidation, "Idempotency-Key", "Idempotency-Key must be 1 to %d characters", idempotencyKeyLenMax)
+		}
+		reqHash = requestHash(c)
+	}
+	ctx, cancel := s.requestContext(c)
+	defer cancel()
+	var replay *postgres.StoredResponse
+	var body []byte
+	err := s.store.InTx(ctx, func(ctx context.Context, tx *postgres.Tx) error {
+		replay, body = nil, nil
+		if key != "" {
+			stored, err := tx.ClaimIdempotencyKey(ctx, p.business.ID, key, reqHash)
+			if err != nil || stored != nil {
+				replay = stored
+				return err
+			}
+		}
+		data, err := fn(ctx, tx, ch)
+		if err != nil {
+			return err
+		}
+		body, err = json.Marshal(envelope{Status: "success", Message: ch.message, Data: data})
+		if err != nil {
+			return err
+		}
+		if ch.customer != "" {
+			if err := tx.Audit(ctx, p.business.ID, ch.customer, s.audit(c, ch.status)); err != nil {
+				return err
+			}
+		}
+		if key != "" {
+			return tx.SaveIdempotentResponse(ctx, p.business.ID, key, reqHash, postgres.StoredResponse{StatusCode: ch.status, Body: body})
+		}
+		return nil
+	})
+	if err != nil {
+		s.auditFailure(c, ch, err)
+		return err
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	if replay != nil {
+		c.Set("Idempotent-Replayed", "true")
+		return c.Status(replay.StatusCode).Send(replay.Body)
+	}
+	return c.Status(ch.status).Send(body)
+}
+
+func (s *Server) audit(c *fiber.Ctx, status int) postgres.Audit {
+	p, _ := principalFrom(c)
+	return postgres.Audit{RequestID: requestID(c), Method: c.Method(), Path: c.Path(), KeyID: p.keyID, StatusCode: status}
+}
+
+// auditFailure records a refused request against its customer in its own
+// statement, since the request's transaction rolled back.
+func (s *Server) auditFailure(c *fiber.Ctx, ch *change, err error) {
+	if ch.customer == "" {
+		return
+	}
+	code := ledger.ErrorCode(err)
+	status, ok := statusByCode[code]
+	if !ok || code == ledger.CodeNotFound || code == ledger.CodeInternal || code == ledger.CodeUnavailable {
+		return
+	}
+	p, _ := principalFrom(c)
+	ctx, cancel := s.requestContext(c)
+	defer cancel()
+	_ = s.store.InTx(ctx, func(ctx context.Context, tx *postgres.Tx) error {
+		return tx.Audit(ctx, p.business.ID, ch.customer, s.audit(c, status))
+	})
+}
+
+// requestHash identifies a request for idempotency: method, path, profile and body.
+func requestHash(c *fiber.Ctx) []byte {
+	profile := c.Get(HeaderProfileID)
+	if sc, ok := c.Locals(keyScope).(ledger.Scope); ok {
+		profile = sc.ProfileID()
+	}
+	h := sha256.New()
+	for _, part := range [][]byte{[]byte(c.Method()), []byte(c.Path()), []byte(profile), c.Body()} {
+		h.Write(part)
+		h.Write([]byte{0})
+	}
+	return h.Sum(nil)
+}

@@ -1,0 +1,117 @@
+// Package pgtest gives tests a real, migrated PostgreSQL database: DATABASE_URL
+// when set, else the embedded cluster under .data/postgres (database tally_test).
+// Tests never truncate; each creates its own business, so they run in parallel.
+package pgtest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/tallyhq/tally/internal/devdb"
+	"github.com/tallyhq/tally/internal/postgres"
+	"github.com/tallyhq/tally/ledger"
+)
+
+var (
+	once   sync.Once
+	url    string
+	db     *bun.DB
+	setErr error
+)
+
+// URL returns the test database URL, starting the embedded cluster if needed.
+func URL(tb testing.TB) string {
+	tb.Helper()
+	setup()
+	if setErr != nil {
+		tb.Fatalf("test database: %v", setErr)
+	}
+	return url
+}
+
+// DB returns the shared, migrated pool.
+func DB(tb testing.TB) *bun.DB {
+	tb.Helper()
+	URL(tb)
+	return db
+}
+
+// Store returns a Store on the shared pool.
+func Store(tb testing.TB) *postgres.Store { return postgres.New(DB(tb)) }
+
+func setup() {
+	once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		url = os.Getenv("DATABASE_URL")
+		if url == "" {
+			url, setErr = startEmbedded()
+			if setErr != nil {
+				return
+			}
+		}
+		db, setErr = postgres.Open(ctx, url, postgres.Options{PoolSize: 40, StatementTimeout: 30 * time.Second})
+		if setErr != nil {
+			return
+		}
+		_, setErr = postgres.Migrate(ctx, db)
+	})
+}
+
+// startEmbedded starts the cluster under a file lock, since `go test ./...` runs
+// one process per package.
+func startEmbedded() (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	c, err := devdb.Find(root)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Join(root, ".data"), 0o755); err != nil {
+		return "", err
+	}
+	f, err := os.OpenFile(filepath.Join(root, ".data", "devdb.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return "", err
+	}
+	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN) //nolint:errcheck
+	return c.Start("tally_test")
+}
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return dir, nil
+		}
+	}
+}
+
+// Business creates a fresh business with a full-access key and returns both.
+func Business(tb testing.TB, mode ledger.Mode) (ledger.Business, string) {
+	tb.Helper()
+	b, secret, err := Store(tb).CreateBusiness(context.Background(), "Test "+tb.Name(), mode)
+	if err != nil {
+		tb.Fatalf("create business: %v", err)
+	}
+	return b, secret
+}

@@ -1,0 +1,159 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/tallyhq/tally/ledger"
+)
+
+type businessRow struct {
+	bun.BaseModel `bun:"table:businesses"`
+	ID            string    `bun:"id,pk"`
+	Name          string    `bun:"name"`
+	Mode          string    `bun:"mode"`
+	CreatedAt     time.Time `bun:"created_at"`
+}
+
+func (r businessRow) domain() ledger.Business {
+	return ledger.Business{ID: r.ID, Name: r.Name, Mode: ledger.Mode(r.Mode), CreatedAt: r.CreatedAt}
+}
+
+type apiKeyRow struct {
+	bun.BaseModel `bun:"table:api_keys"`
+	BusinessID    string     `bun:"business_id,pk"`
+	ID            string     `bun:"id,pk"`
+	Name          string     `bun:"name"`
+	Mode          string     `bun:"mode"`
+	Hash          []byte     `bun:"hash"`
+	Hint          string     `bun:"hint"`
+	CreatedAt     time.Time  `bun:"created_at"`
+	LastUsedAt    *time.Time `bun:"last_used_at"`
+	RevokedAt     *time.Time `bun:"revoked_at"`
+}
+
+func (r apiKeyRow) domain() ledger.APIKey {
+	return ledger.APIKey{ID: r.ID, Business: r.BusinessID, Name: r.Name, Mode: ledger.KeyMode(r.Mode),
+		Hint: r.Hint, CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, RevokedAt: r.RevokedAt}
+}
+
+// CreateBusiness creates a tenant with its first full-access secret key and returns
+// the key's secret, which is never stored.
+func (s *Store) CreateBusiness(ctx context.Context, name string, mode ledger.Mode) (ledger.Business, string, error) {
+	b := businessRow{ID: ledger.NewID(ledger.PrefixBusiness), Name: name, Mode: string(mode), CreatedAt: now()}
+	var secret string
+	err := inTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(&b).Exec(ctx); err != nil {
+			return err
+		}
+		var err error
+		_, secret, err = createKey(ctx, tx, b.domain(), ledger.KeyFull, "default")
+		return err
+	})
+	return b.domain(), secret, err
+}
+
+// FindBusiness returns one business by id (operator use; not tenant-scoped).
+func (s *Store) FindBusiness(ctx context.Context, id string) (ledger.Business, error) {
+	var b businessRow
+	if err := s.db.NewSelect().Model(&b).Where("id = ?", id).Scan(ctx); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return ledger.Business{}, ledger.Errorf(ledger.CodeNotFound, "business %s not found", id)
+		}
+		return ledger.Business{}, translate(err)
+	}
+	return b.domain(), nil
+}
+
+// CreateAPIKey creates a secret key for business and returns it with its secret.
+func (s *Store) CreateAPIKey(ctx context.Context, business string, mode ledger.KeyMode, name string) (ledger.APIKey, string, error) {
+	b, err := s.FindBusiness(ctx, business)
+	if err != nil {
+		return ledger.APIKey{}, "", err
+	}
+	var key ledger.APIKey
+	var secret string
+	key, secret, err = createKey(ctx, s.db, b, mode, name)
+	return key, secret, err
+}
+
+func createKey(ctx context.Context, db bun.IDB, b ledger.Business, mode ledger.KeyMode, name string) (ledger.APIKey, string, error) {
+	secret := ledger.NewSecret(ledger.SecretKeyPrefix(b.Mode))
+	row := apiKeyRow{BusinessID: b.ID, ID: ledger.NewID(ledger.PrefixKey), Name: name, Mode: string(mode),
+		Hash: ledger.HashSecret(secret), Hint: secret[len(secret)-4:], CreatedAt: now()}
+	if _, err := db.NewInsert().Model(&row).Exec(ctx); err != nil {
+		return ledger.APIKey{}, "", translate(err)
+	}
+	return row.domain(), secret, nil
+}
+
+// ListAPIKeys lists a business's keys, newest first, revoked ones included.
+func (s *Store) ListAPIKeys(ctx context.Context, business string) ([]ledger.APIKey, error) {
+	var rows []apiKeyRow
+	err := s.db.NewSelect().Model(&rows).Where("business_id = ?", business).
+		OrderExpr("created_at DESC, id DESC").Limit(1000).Scan(ctx)
+	if err != nil {
+		return nil, translate(err)
+	}
+	out := make([]ledger.APIKey, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, nil
+}
+
+// RevokeAPIKey revokes a key. With business empty (operator CLI) any key matches.
+func (s *Store) RevokeAPIKey(ctx context.Context, business, id string) error {
+	q := s.db.NewUpdate().Model((*apiKeyRow)(nil)).Set("revoked_at = now()").Where("id = ?", id).Where("revoked_at IS NULL")
+	if business != "" {
+		q = q.Where("business_id = ?", business)
+	}
+	res, err := q.Exec(ctx)
+	if err != nil {
+		return translate(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ledger.Errorf(ledger.CodeNotFound, "API key %s not found", id)
+	}
+	return nil
+}
+
+// Credential is what a valid secret key resolves to.
+type Credential struct {
+	Business ledger.Business
+	Key      ledger.APIKey
+}
+
+// lastUsedGranularity limits last_used_at writes to one per key per minute.
+const lastUsedGranularity = time.Minute
+
+// Authenticate resolves a secret key by its hash. Unknown and revoked keys are both
+// unauthenticated. It touches last_used_at at most once a minute.
+func (s *Store) Authenticate(ctx context.Context, secret string) (Credential, error) {
+	var row struct {
+		apiKeyRow
+		BName      string    `bun:"b_name"`
+		BMode      string    `bun:"b_mode"`
+		BCreatedAt time.Time `bun:"b_created_at"`
+	}
+	err := s.db.NewRaw(`SELECT k.*, b.name AS b_name, b.mode AS b_mode, b.created_at AS b_created_at
+		FROM api_keys k JOIN businesses b ON b.id = k.business_id WHERE k.hash = ?`, ledger.HashSecret(secret)).Scan(ctx, &row)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && row.RevokedAt != nil) {
+		return Credential{}, ledger.Errorf(ledger.CodeUnauthenticated, "invalid or revoked API key")
+	}
+	if err != nil {
+		return Credential{}, translate(err)
+	}
+	if row.LastUsedAt == nil || time.Since(*row.LastUsedAt) > lastUsedGranularity {
+		_, _ = s.db.NewUpdate().Model((*apiKeyRow)(nil)).Set("last_used_at = now()").
+			Where("business_id = ? AND id = ?", row.BusinessID, row.ID).Exec(ctx)
+	}
+	return Credential{
+		Business: ledger.Business{ID: row.BusinessID, Name: row.BName, Mode: ledger.Mode(row.BMode), CreatedAt: row.BCreatedAt},
+		Key:      row.apiKeyRow.domain(),
+	}, nil
+}

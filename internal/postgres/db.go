@@ -1,0 +1,220 @@
+// Package postgres is Tally's storage: bun rows, SQL, transactions and the
+// translation of driver errors into ledger codes. Every query is scoped by the
+// business resolved from the credential.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/migrate"
+
+	"github.com/tallyhq/tally/ledger"
+	"github.com/tallyhq/tally/migrations"
+)
+
+// retryCountMax bounds the retries of a transaction that lost a deadlock or a
+// serialization conflict.
+const retryCountMax = 3
+
+// Options tune the connection pool.
+type Options struct {
+	PoolSize         int
+	StatementTimeout time.Duration
+}
+
+// Open connects to PostgreSQL through pgx's database/sql driver and wraps the pool in
+// bun. It does not touch the schema; see Migrate.
+func Open(ctx context.Context, url string, opt Options) (*bun.DB, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	if opt.StatementTimeout > 0 {
+		cfg.RuntimeParams["statement_timeout"] = fmt.Sprint(opt.StatementTimeout.Milliseconds())
+		cfg.RuntimeParams["lock_timeout"] = fmt.Sprint(opt.StatementTimeout.Milliseconds())
+		cfg.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint(opt.StatementTimeout.Milliseconds() * 3)
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 3 * time.Second
+	}
+	sqldb := stdlib.OpenDB(*cfg)
+	if opt.PoolSize > 0 {
+		sqldb.SetMaxOpenConns(opt.PoolSize)
+		sqldb.SetMaxIdleConns(opt.PoolSize)
+	}
+	sqldb.SetConnMaxIdleTime(5 * time.Minute)
+	db := bun.NewDB(sqldb, pgdialect.New())
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return db, nil
+}
+
+func newMigrator(db *bun.DB) (*migrate.Migrator, error) {
+	ms := migrate.NewMigrations()
+	if err := ms.Discover(migrations.FS); err != nil {
+		return nil, fmt.Errorf("discover migrations: %w", err)
+	}
+	return migrate.NewMigrator(db, ms), nil
+}
+
+// Migrate applies every pending migration under bun/migrate's lock, so several
+// replicas starting at once apply each file once. It returns the names applied.
+func Migrate(ctx context.Context, db *bun.DB) ([]string, error) {
+	m, err := newMigrator(db)
+	if err != nil {
+		return nil, err
+	}
+	// Two processes may race to create bun's own tables; the loser retries.
+	for attempt := 0; ; attempt++ {
+		err = m.Init(ctx)
+		if err == nil || attempt >= retryCountMax {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("init migrations: %w", err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; {
+		if err = m.Lock(ctx); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("lock migrations: %w", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	defer m.Unlock(context.WithoutCancel(ctx)) //nolint:errcheck // best effort; the lock row is ours
+	group, err := m.Migrate(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("apply migrations: %w", err)
+	}
+	var names []string
+	for _, mg := range group.Migrations {
+		names = append(names, mg.Name)
+	}
+	return names, nil
+}
+
+// Rollback undoes the last applied group of migrations (for the up → down → up test).
+func Rollback(ctx context.Context, db *bun.DB) error {
+	m, err := newMigrator(db)
+	if err != nil {
+		return err
+	}
+	if err := m.Lock(ctx); err != nil {
+		return err
+	}
+	defer m.Unlock(context.WithoutCancel(ctx)) //nolint:errcheck
+	_, err = m.Rollback(ctx)
+	return err
+}
+
+// MigrationFiles lists the embedded migration files (for documentation and tests).
+func MigrationFiles() ([]string, error) {
+	return fs.Glob(migrations.FS, "*.up.sql")
+}
+
+// inTx runs fn in one READ COMMITTED transaction, retrying a bounded number of times
+// when PostgreSQL aborts it for a deadlock or serialization failure.
+func inTx(ctx context.Context, db *bun.DB, fn func(ctx context.Context, tx bun.Tx) error) error {
+	var err error
+	for attempt := 0; attempt <= retryCountMax; attempt++ {
+		err = db.RunInTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted}, fn)
+		if !retryable(err) {
+			return translate(err)
+		}
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+	}
+	return translate(err)
+}
+
+func retryable(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (pg.Code == "40001" || pg.Code == "40P01")
+}
+
+// translate turns driver errors into ledger codes by SQLSTATE and constraint name,
+// never by message text. Errors that already carry a code pass through.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var le *ledger.Error
+	if errors.As(err, &le) {
+		return err
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return ledger.Errorf(ledger.CodeNotFound, "not found")
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		switch {
+		case pg.Code == "57014" || pg.Code == "55P03": // query_canceled, lock_not_available
+			return &unavailableError{err}
+		case strings.HasPrefix(pg.Code, "08") || pg.Code == "57P01" || pg.Code == "57P03":
+			return &unavailableError{err}
+		}
+		return err
+	}
+	if isConnError(err) {
+		return &unavailableError{err}
+	}
+	return err
+}
+
+// unavailableError marks a failure of the database itself (down, timed out): the
+// API answers 503 and the client may retry.
+type unavailableError struct{ err error }
+
+func (e *unavailableError) Error() string { return "database unavailable: " + e.err.Error() }
+func (e *unavailableError) Unwrap() error { return e.err }
+
+// Unavailable reports whether err means the database could not be reached in time.
+func Unavailable(err error) bool {
+	var u *unavailableError
+	return errors.As(err, &u) || isConnError(err)
+}
+
+func isConnError(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return strings.HasPrefix(pg.Code, "08") || pg.Code == "57P01" || pg.Code == "57014"
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	return pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.Is(err, sql.ErrConnDone) ||
+		strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "conn closed")
+}
+
+// constraint returns the violated constraint of a unique/check violation, or "".
+func constraint(err error, code string) string {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && pg.Code == code {
+		return pg.ConstraintName
+	}
+	return ""
+}

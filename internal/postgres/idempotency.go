@@ -1,0 +1,82 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/tallyhq/tally/ledger"
+)
+
+// IdempotencyTTL is how long a stored response is replayed (API.md §3: ≥ 24 h).
+const IdempotencyTTL = 48 * time.Hour
+
+// StoredResponse is the first response to an idempotent request.
+type StoredResponse struct {
+	StatusCode int
+	Body       []byte
+}
+
+// ClaimIdempotencyKey makes the transaction the only one working on (business, key):
+// another transaction holding it → idempotency_key_in_use. When a response is
+// already stored for the key, it is returned for replay if requestHash matches and
+// refused with idempotency_key_reused otherwise. The claim is a transaction-scoped
+// advisory lock, so it ends with the transaction, crash included.
+func (t *Tx) ClaimIdempotencyKey(ctx context.Context, business, key string, requestHash []byte) (*StoredResponse, error) {
+	var got bool
+	if err := t.tx.NewRaw("SELECT pg_try_advisory_xact_lock(?)", advisoryKey(business, key)).Scan(ctx, &got); err != nil {
+		return nil, translate(err)
+	}
+	if !got {
+		return nil, ledger.ParamErrorf(ledger.CodeIdempotencyInUse, "Idempotency-Key",
+			"a request with this Idempotency-Key is still being processed; retry later")
+	}
+	var row struct {
+		RequestHash []byte `bun:"request_hash"`
+		StatusCode  int    `bun:"status_code"`
+		Response    []byte `bun:"response"`
+	}
+	err := t.tx.NewRaw(`SELECT request_hash, status_code, response FROM idempotency_keys
+		WHERE business_id = ? AND key = ? AND created_at > now() - ?::interval`, business, key, IdempotencyTTL.String()).Scan(ctx, &row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, translate(err)
+	}
+	if !bytes.Equal(row.RequestHash, requestHash) {
+		return nil, ledger.ParamErrorf(ledger.CodeIdempotencyReused, "Idempotency-Key",
+			"this Idempotency-Key was used with a different request (method, path, profile or body)")
+	}
+	return &StoredResponse{StatusCode: row.StatusCode, Body: row.Response}, nil
+}
+
+// SaveIdempotentResponse stores the response in the transaction that made the
+// effect, replacing an expired record of the same key.
+func (t *Tx) SaveIdempotentResponse(ctx context.Context, business, key string, requestHash []byte, r StoredResponse) error {
+	_, err := t.tx.NewRaw(`INSERT INTO idempotency_keys (business_id, key, request_hash, status_code, response, created_at)
+		VALUES (?, ?, ?, ?, ?, now())
+		ON CONFLICT (business_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,
+			status_code = EXCLUDED.status_code, response = EXCLUDED.response, created_at = EXCLUDED.created_at`,
+		business, key, requestHash, r.StatusCode, r.Body).Exec(ctx)
+	return translate(err)
+}
+
+// PruneIdempotencyKeys deletes records older than the TTL, at most limit of them.
+func (s *Store) PruneIdempotencyKeys(ctx context.Context, limit int) (int64, error) {
+	res, err := s.db.NewRaw(`DELETE FROM idempotency_keys WHERE ctid IN (
+		SELECT ctid FROM idempotency_keys WHERE created_at < now() - ?::interval LIMIT ?)`, IdempotencyTTL.String(), limit).Exec(ctx)
+	if err != nil {
+		return 0, translate(err)
+	}
+	return res.RowsAffected()
+}
+
+func advisoryKey(business, key string) int64 {
+	h := sha256.Sum256([]byte("idem\x00" + business + "\x00" + key))
+	return int64(binary.BigEndian.Uint64(h[:8]))
+}
