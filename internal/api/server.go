@@ -87,6 +87,9 @@ func (s *Server) routes() {
 	// Money routes act in a profile's context: X-BU-PROFILE-ID is resolved first.
 	p := v1.Group("", s.resolveProfile)
 	p.Get("/profile", s.getProfile)
+	s.moneyRoutes(v1, p)
+	s.webhookRoutes(v1, p)
+	s.credentialRoutes(v1)
 }
 
 // requestContext bounds a handler's database work by the configured timeout.
