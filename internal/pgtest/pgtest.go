@@ -115,3 +115,28 @@ func Business(tb testing.TB, mode ledger.Mode) (ledger.Business, string) {
 	}
 	return b, secret
 }
+
+// Fund credits amount of currency to profile's main account of business, as an
+// adjustment against the business's bank settlement account (tests only).
+func Fund(tb testing.TB, business, profile, currency, amount string) {
+	tb.Helper()
+	amt, err := ledger.ParseDecimal(amount)
+	if err != nil {
+		tb.Fatalf("fund: %v", err)
+	}
+	err = Store(tb).InTx(context.Background(), func(ctx context.Context, tx *postgres.Tx) error {
+		_, err := tx.Record(ctx, ledger.Entry{
+			ID: ledger.NewID(ledger.PrefixEntry), Business: business, Kind: "adjustment", Phase: ledger.PhasePosted,
+			Description: "test funding",
+			Postings: []ledger.Posting{{
+				Debit:  ledger.Account{Owner: business, Purpose: ledger.SettlementPurpose("test"), Currency: currency},
+				Credit: ledger.Account{Owner: profile, Purpose: ledger.PurposeMain, Currency: currency},
+				Amount: amt, Type: ledger.LineAdjustment,
+			}},
+		})
+		return err
+	})
+	if err != nil {
+		tb.Fatalf("fund %s %s %s: %v", profile, amount, currency, err)
+	}
+}

@@ -1,0 +1,445 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/tallyhq/tally/ledger"
+)
+
+// Line is one stored ledger line: a profile's view of one side of a posting.
+type Line struct {
+	ID             string
+	EntryID        string
+	Posting        int
+	Account        ledger.Account
+	Shard          int16
+	Type           ledger.LineType
+	Direction      ledger.Direction
+	Phase          ledger.Phase
+	Amount         decimal.Decimal
+	AvailableAfter *decimal.Decimal
+	Visible        bool
+	ResourceID     string
+	Description    string
+	CreatedAt      time.Time
+}
+
+type shardKey struct {
+	account ledger.Account
+	shard   int16
+}
+
+// Record applies entry e in the transaction: it changes every balance row the
+// entry touches in one global order (account, shard) so concurrent entries cannot
+// deadlock, debits guarded accounts only through a conditional UPDATE (zero rows
+// → insufficient_funds), and appends the entry and its lines. A pending entry also
+// opens a hold. It returns the lines written.
+func (t *Tx) Record(ctx context.Context, e ledger.Entry) ([]Line, error) {
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = now()
+	}
+	shardOf := e.ShardKey()
+	lines := make([]Line, 0, 2*len(e.Postings))
+	deltas := map[shardKey]ledger.Balance{}
+	for i, p := range e.Postings {
+		for _, side := range []struct {
+			a   ledger.Account
+			dir ledger.Direction
+		}{{p.Debit, ledger.Debit}, {p.Credit, ledger.Credit}} {
+			k := shardKey{side.a, side.a.Shard(shardOf)}
+			deltas[k] = deltas[k].Add(ledger.Delta(side.dir, e.Phase, p.Amount))
+			lines = append(lines, Line{
+				ID: ledger.NewID(ledger.PrefixLine), EntryID: e.ID, Posting: i, Account: side.a, Shard: k.shard,
+				Type: p.Type, Direction: side.dir, Phase: e.Phase, Amount: p.Amount,
+				Visible: ledger.Visible(side.a, side.dir, e.Phase), ResourceID: e.ResourceID,
+				Description: e.Description, CreatedAt: e.CreatedAt,
+			})
+		}
+	}
+	keys := make([]shardKey, 0, len(deltas))
+	for k := range deltas {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if a, b := keys[i].account.String(), keys[j].account.String(); a != b {
+			return a < b
+		}
+		return keys[i].shard < keys[j].shard
+	})
+	finalAvail := map[ledger.Account]decimal.Decimal{}
+	for _, k := range keys {
+		avail, err := t.applyDelta(ctx, e.Business, k, deltas[k])
+		if err != nil {
+			return nil, err
+		}
+		if k.account.Guarded() {
+			finalAvail[k.account] = avail
+		}
+	}
+	// available_after of each line: walk the entry's lines from the balance before it.
+	running := map[ledger.Account]decimal.Decimal{}
+	for a, end := range finalAvail {
+		running[a] = end.Sub(deltas[shardKey{a, 0}].Available())
+	}
+	for i := range lines {
+		l := &lines[i]
+		if !l.Account.Guarded() {
+			continue
+		}
+		v := running[l.Account].Add(ledger.Delta(l.Direction, l.Phase, l.Amount).Available())
+		running[l.Account] = v
+		l.AvailableAfter = &v
+	}
+	if err := t.insertEntry(ctx, e, lines); err != nil {
+		return nil, err
+	}
+	return lines, nil
+}
+
+// applyDelta changes one balance row. A change that lowers a guarded account's
+// available balance is one conditional UPDATE; anything else is an upsert, which
+// also creates the account on first use. It returns the row's available balance.
+func (t *Tx) applyDelta(ctx context.Context, business string, k shardKey, d ledger.Balance) (decimal.Decimal, error) {
+	var avail decimal.Decimal
+	a := k.account
+	if a.Guarded() && d.Available().IsNegative() {
+		err := t.tx.Tx.QueryRowContext(ctx, `UPDATE ledger_balances SET
+				debits_posted = debits_posted + $5, credits_posted = credits_posted + $6,
+				debits_pending = debits_pending + $7, credits_pending = credits_pending + $8
+			WHERE business_id = $1 AND owner_id = $2 AND purpose = $3 AND currency = $4 AND shard = 0
+				AND credits_posted - debits_posted - debits_pending + $9 >= 0
+				AND debits_pending + $7 >= 0 AND credits_pending + $8 >= 0
+			RETURNING credits_posted - debits_posted - debits_pending`,
+			business, a.Owner, string(a.Purpose), a.Currency,
+			d.DebitsPosted, d.CreditsPosted, d.DebitsPending, d.CreditsPending, d.Available()).Scan(&avail)
+		if errors.Is(err, sql.ErrNoRows) {
+			return avail, ledger.Errorf(ledger.CodeInsufficientFunds, "insufficient funds: the available %s balance is too low", a.Currency)
+		}
+		return avail, translate(err)
+	}
+	if d.DebitsPending.IsNegative() || d.CreditsPending.IsNegative() || d.DebitsPosted.IsNegative() || d.CreditsPosted.IsNegative() {
+		// Posting or voiding a hold: the row exists and its pending sums must cover it.
+		err := t.tx.Tx.QueryRowContext(ctx, `UPDATE ledger_balances SET
+				debits_posted = debits_posted + $5, credits_posted = credits_posted + $6,
+				debits_pending = debits_pending + $7, credits_pending = credits_pending + $8
+			WHERE business_id = $1 AND owner_id = $2 AND purpose = $3 AND currency = $4 AND shard = $9
+				AND debits_pending + $7 >= 0 AND credits_pending + $8 >= 0
+			RETURNING credits_posted - debits_posted - debits_pending`,
+			business, a.Owner, string(a.Purpose), a.Currency,
+			d.DebitsPosted, d.CreditsPosted, d.DebitsPending, d.CreditsPending, k.shard).Scan(&avail)
+		if errors.Is(err, sql.ErrNoRows) {
+			panic(fmt.Sprintf("ledger: ending a hold would drive pending sums of %s shard %d negative", a, k.shard))
+		}
+		return avail, translate(err)
+	}
+	err := t.tx.Tx.QueryRowContext(ctx, `INSERT INTO ledger_balances AS b (business_id, owner_id, purpose, currency, shard,
+			normal_side, may_go_negative, debits_posted, credits_posted, debits_pending, credits_pending)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		ON CONFLICT (business_id, owner_id, purpose, currency, shard) DO UPDATE SET
+			debits_posted = b.debits_posted + EXCLUDED.debits_posted,
+			credits_posted = b.credits_posted + EXCLUDED.credits_posted,
+			debits_pending = b.debits_pending + EXCLUDED.debits_pending,
+			credits_pending = b.credits_pending + EXCLUDED.credits_pending
+		RETURNING b.credits_posted - b.debits_posted - b.debits_pending`,
+		business, a.Owner, string(a.Purpose), a.Currency, k.shard, string(a.NormalSide()), !a.Guarded(),
+		d.DebitsPosted, d.CreditsPosted, d.DebitsPending, d.CreditsPending).Scan(&avail)
+	if constraint(err, "23514") == "ledger_balances_guarded" {
+		return avail, ledger.Errorf(ledger.CodeInsufficientFunds, "insufficient funds: the available %s balance is too low", a.Currency)
+	}
+	return avail, translate(err)
+}
+
+func (t *Tx) insertEntry(ctx context.Context, e ledger.Entry, lines []Line) error {
+	var pendingID *string
+	if e.PendingID != "" {
+		pendingID = &e.PendingID
+	}
+	if _, err := t.tx.Tx.ExecContext(ctx, `INSERT INTO ledger_entries (business_id, id, kind, phase, pending_id, resource_id, description, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		e.Business, e.ID, e.Kind, string(e.Phase), pendingID, e.ResourceID, e.Description, e.CreatedAt); err != nil {
+		return translate(err)
+	}
+	var sb strings.Builder
+	sb.WriteString(`INSERT INTO ledger_lines (business_id, id, entry_id, posting, owner_id, purpose, currency, shard, type,
+		direction, phase, amount, available_after, visible, resource_id, description, created_at) VALUES `)
+	const cols = 17
+	args := make([]any, 0, cols*len(lines))
+	for i, l := range lines {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteByte('(')
+		for c := 1; c <= cols; c++ {
+			if c > 1 {
+				sb.WriteString(", ")
+			}
+			fmt.Fprintf(&sb, "$%d", i*cols+c)
+		}
+		sb.WriteByte(')')
+		var after any
+		if l.AvailableAfter != nil {
+			after = *l.AvailableAfter
+		}
+		args = append(args, e.Business, l.ID, l.EntryID, l.Posting, l.Account.Owner, string(l.Account.Purpose),
+			l.Account.Currency, l.Shard, string(l.Type), string(l.Direction), string(l.Phase), l.Amount, after,
+			l.Visible, l.ResourceID, l.Description, l.CreatedAt)
+	}
+	if _, err := t.tx.Tx.ExecContext(ctx, sb.String(), args...); err != nil {
+		return translate(err)
+	}
+	if e.Phase == ledger.PhasePending {
+		if _, err := t.tx.Tx.ExecContext(ctx, `INSERT INTO ledger_holds (business_id, entry_id, created_at, updated_at) VALUES ($1, $2, $3, $3)`,
+			e.Business, e.ID, e.CreatedAt); err != nil {
+			return translate(err)
+		}
+	}
+	return nil
+}
+
+// PostHold posts hold holdID in full; VoidHold releases it in full. The hold's
+// status changes from pending exactly once, under the row lock of a conditional
+// UPDATE, so racing post/void calls have one winner; the losers get invalid_state.
+// lineType, when set, retypes the new lines (a voided payout is payout_reversal).
+func (t *Tx) PostHold(ctx context.Context, business, holdID, description string) ([]Line, error) {
+	return t.endHold(ctx, business, holdID, ledger.PhasePostPending, "", description)
+}
+
+// VoidHold releases hold holdID in full (see PostHold).
+func (t *Tx) VoidHold(ctx context.Context, business, holdID string, lineType ledger.LineType, description string) ([]Line, error) {
+	return t.endHold(ctx, business, holdID, ledger.PhaseVoidPending, lineType, description)
+}
+
+func (t *Tx) endHold(ctx context.Context, business, holdID string, phase ledger.Phase, lineType ledger.LineType, description string) ([]Line, error) {
+	status := "posted"
+	if phase == ledger.PhaseVoidPending {
+		status = "voided"
+	}
+	entryID := ledger.NewID(ledger.PrefixEntry)
+	res, err := t.tx.Tx.ExecContext(ctx, `UPDATE ledger_holds SET status = $3, ended_by = $4, updated_at = now()
+		WHERE business_id = $1 AND entry_id = $2 AND status = 'pending'`, business, holdID, status, entryID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return nil, ledger.Errorf(ledger.CodeInvalidState, "hold %s is not pending", holdID)
+	}
+	hold, err := t.loadEntry(ctx, business, holdID)
+	if err != nil {
+		return nil, err
+	}
+	e := ledger.Entry{ID: entryID, Business: business, Kind: hold.Kind, Phase: phase, PendingID: holdID,
+		ResourceID: hold.ResourceID, Description: description, Postings: hold.Postings}
+	if lineType != "" {
+		for i := range e.Postings {
+			e.Postings[i].Type = lineType
+		}
+	}
+	return t.Record(ctx, e)
+}
+
+// loadEntry rebuilds an entry's postings from its lines.
+func (t *Tx) loadEntry(ctx context.Context, business, id string) (ledger.Entry, error) {
+	e := ledger.Entry{ID: id, Business: business}
+	var phase string
+	err := t.tx.Tx.QueryRowContext(ctx, `SELECT kind, phase, resource_id, description, created_at FROM ledger_entries
+		WHERE business_id = $1 AND id = $2`, business, id).Scan(&e.Kind, &phase, &e.ResourceID, &e.Description, &e.CreatedAt)
+	if err != nil {
+		return e, translate(err)
+	}
+	e.Phase = ledger.Phase(phase)
+	rows, err := t.tx.Tx.QueryContext(ctx, `SELECT posting, direction, owner_id, purpose, currency, amount, type FROM ledger_lines
+		WHERE business_id = $1 AND entry_id = $2 ORDER BY posting, direction`, business, id)
+	if err != nil {
+		return e, translate(err)
+	}
+	defer rows.Close()
+	byPosting := map[int]*ledger.Posting{}
+	var order []int
+	for rows.Next() {
+		var n int
+		var dir, owner, purpose, cur, typ string
+		var amt decimal.Decimal
+		if err := rows.Scan(&n, &dir, &owner, &purpose, &cur, &amt, &typ); err != nil {
+			return e, translate(err)
+		}
+		p, seen := byPosting[n]
+		if !seen {
+			p = &ledger.Posting{Amount: amt, Type: ledger.LineType(typ)}
+			byPosting[n] = p
+			order = append(order, n)
+		}
+		a := ledger.Account{Owner: owner, Purpose: ledger.Purpose(purpose), Currency: cur}
+		if ledger.Direction(dir) == ledger.Debit {
+			p.Debit = a
+		} else {
+			p.Credit = a
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return e, translate(err)
+	}
+	sort.Ints(order)
+	for _, n := range order {
+		e.Postings = append(e.Postings, *byPosting[n])
+	}
+	return e, nil
+}
+
+// CurrencyBalance is one currency's balance of one profile.
+type CurrencyBalance struct {
+	Currency string
+	ledger.Balance
+}
+
+// ProfileBalances returns every currency the profile's main accounts hold or have
+// held, ordered by currency.
+func (s *Store) ProfileBalances(ctx context.Context, business, owner string) ([]CurrencyBalance, error) {
+	return profileBalances(ctx, s.db.DB, business, owner)
+}
+
+// ProfileBalances reads balances inside the transaction.
+func (t *Tx) ProfileBalances(ctx context.Context, business, owner string) ([]CurrencyBalance, error) {
+	return profileBalances(ctx, t.tx.Tx, business, owner)
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func profileBalances(ctx context.Context, db queryer, business, owner string) ([]CurrencyBalance, error) {
+	rows, err := db.QueryContext(ctx, `SELECT currency, debits_posted, credits_posted, debits_pending, credits_pending
+		FROM ledger_balances WHERE business_id = $1 AND owner_id = $2 AND purpose = 'main' ORDER BY currency`, business, owner)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []CurrencyBalance
+	for rows.Next() {
+		var b CurrencyBalance
+		if err := rows.Scan(&b.Currency, &b.DebitsPosted, &b.CreditsPosted, &b.DebitsPending, &b.CreditsPending); err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, b)
+	}
+	return out, translate(rows.Err())
+}
+
+// BalancesZero reports whether every balance of the profile (main accounts) is zero:
+// nothing owned, held or pending. Closing a customer requires it.
+func (t *Tx) BalancesZero(ctx context.Context, business, owner string) (bool, error) {
+	bs, err := t.ProfileBalances(ctx, business, owner)
+	if err != nil {
+		return false, err
+	}
+	for _, b := range bs {
+		if !b.IsZero() {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// AccountBalance sums all shards of one account.
+func (s *Store) AccountBalance(ctx context.Context, business string, a ledger.Account) (ledger.Balance, error) {
+	var b ledger.Balance
+	err := s.db.DB.QueryRowContext(ctx, `SELECT COALESCE(sum(debits_posted), 0), COALESCE(sum(credits_posted), 0),
+			COALESCE(sum(debits_pending), 0), COALESCE(sum(credits_pending), 0)
+		FROM ledger_balances WHERE business_id = $1 AND owner_id = $2 AND purpose = $3 AND currency = $4`,
+		business, a.Owner, string(a.Purpose), a.Currency).Scan(&b.DebitsPosted, &b.CreditsPosted, &b.DebitsPending, &b.CreditsPending)
+	return b, translate(err)
+}
+
+// BalanceAt recomputes one account's balance as of time at from its lines.
+func (s *Store) BalanceAt(ctx context.Context, business string, a ledger.Account, at time.Time) (ledger.Balance, error) {
+	rows, err := s.db.DB.QueryContext(ctx, `SELECT direction, phase, sum(amount) FROM ledger_lines
+		WHERE business_id = $1 AND owner_id = $2 AND purpose = $3 AND currency = $4 AND created_at <= $5
+		GROUP BY direction, phase`, business, a.Owner, string(a.Purpose), a.Currency, at)
+	if err != nil {
+		return ledger.Balance{}, translate(err)
+	}
+	defer rows.Close()
+	var b ledger.Balance
+	for rows.Next() {
+		var dir, phase string
+		var sum decimal.Decimal
+		if err := rows.Scan(&dir, &phase, &sum); err != nil {
+			return ledger.Balance{}, translate(err)
+		}
+		b = b.Add(ledger.Delta(ledger.Direction(dir), ledger.Phase(phase), sum))
+	}
+	return b, translate(rows.Err())
+}
+
+// HistoryFilter narrows a profile's ledger history.
+type HistoryFilter struct {
+	Currency      string
+	Type          string
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+}
+
+// History returns a page of the profile's visible lines, newest first, keyset
+// paginated on (created_at, id). It fetches one row more than the page to tell
+// whether another page exists.
+func (s *Store) History(ctx context.Context, business, owner string, f HistoryFilter, page ledger.Page) ([]Line, error) {
+	var sb strings.Builder
+	args := []any{business, owner}
+	sb.WriteString(`SELECT id, entry_id, posting, currency, type, direction, phase, amount, available_after, resource_id, description, created_at
+		FROM ledger_lines WHERE business_id = $1 AND owner_id = $2 AND visible`)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		fmt.Fprintf(&sb, " AND "+cond, len(args))
+	}
+	if f.Currency != "" {
+		add("currency = $%d", f.Currency)
+	}
+	if f.Type != "" {
+		add("type = $%d", f.Type)
+	}
+	if f.CreatedAfter != nil {
+		add("created_at > $%d", *f.CreatedAfter)
+	}
+	if f.CreatedBefore != nil {
+		add("created_at < $%d", *f.CreatedBefore)
+	}
+	if c := page.After; c != nil {
+		args = append(args, c.CreatedAt, c.ID)
+		fmt.Fprintf(&sb, " AND (created_at, id) < ($%d, $%d)", len(args)-1, len(args))
+	}
+	args = append(args, page.Limit+1)
+	fmt.Fprintf(&sb, " ORDER BY created_at DESC, id DESC LIMIT $%d", len(args))
+	rows, err := s.db.DB.QueryContext(ctx, sb.String(), args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []Line
+	for rows.Next() {
+		var l Line
+		var cur, typ, dir, phase string
+		var after decimal.NullDecimal
+		if err := rows.Scan(&l.ID, &l.EntryID, &l.Posting, &cur, &typ, &dir, &phase, &l.Amount, &after, &l.ResourceID, &l.Description, &l.CreatedAt); err != nil {
+			return nil, translate(err)
+		}
+		l.Account = ledger.Account{Owner: owner, Purpose: ledger.PurposeMain, Currency: cur}
+		l.Type, l.Direction, l.Phase, l.Visible = ledger.LineType(typ), ledger.Direction(dir), ledger.Phase(phase), true
+		if after.Valid {
+			v := after.Decimal
+			l.AvailableAfter = &v
+		}
+		l.CreatedAt = l.CreatedAt.UTC()
+		out = append(out, l)
+	}
+	return out, translate(rows.Err())
+}

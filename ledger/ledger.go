@@ -1,0 +1,258 @@
+package ledger
+
+import (
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Purpose says what an account is for (DESIGN.md §2).
+type Purpose string
+
+// Account purposes. Settlement accounts are per rail: "settlement:bitcoin".
+const (
+	PurposeMain     Purpose = "main"     // what a profile owns; a liability of the platform
+	PurposeFees     Purpose = "fees"     // the business's fee revenue
+	PurposeFX       Purpose = "fx"       // the business's conversion position
+	PurposeSuspense Purpose = "suspense" // rejected deposits awaiting review
+)
+
+// SettlementPurpose is the account of money held at a rail.
+func SettlementPurpose(network string) Purpose { return Purpose("settlement:" + network) }
+
+// hotShards is how many balance rows a hot account is spread over.
+const hotShards = 16
+
+// postingCountMax bounds the postings of one entry.
+const postingCountMax = 16
+
+// Account identifies one account of a business: created on first use.
+type Account struct {
+	Owner    string // BUS_… or CUS_…
+	Purpose  Purpose
+	Currency string
+}
+
+func (a Account) String() string { return a.Owner + "/" + string(a.Purpose) + "/" + a.Currency }
+
+// Guarded reports whether the account may never go below zero available: what a
+// profile owns. Guarded accounts have one balance row and are debited only by a
+// conditional statement.
+func (a Account) Guarded() bool { return a.Purpose == PurposeMain }
+
+// NormalSide is debit for assets (money at a rail), credit for the rest.
+func (a Account) NormalSide() Direction {
+	if len(a.Purpose) > 11 && a.Purpose[:11] == "settlement:" {
+		return Debit
+	}
+	return Credit
+}
+
+// Shard picks the balance row of this account that an entry touches: always 0 for
+// guarded accounts, a hash of shardKey for hot ones.
+func (a Account) Shard(shardKey string) int16 {
+	if a.Guarded() {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(shardKey))
+	return int16(h.Sum32() % hotShards)
+}
+
+// Direction is the side of a line.
+type Direction string
+
+// Directions.
+const (
+	Debit  Direction = "debit"
+	Credit Direction = "credit"
+)
+
+// Phase is how an entry changes balances: posted at once, reserved as a pending
+// hold, or the posting/voiding of an earlier hold.
+type Phase string
+
+// Phases.
+const (
+	PhasePosted      Phase = "posted"
+	PhasePending     Phase = "pending"
+	PhasePostPending Phase = "post_pending"
+	PhaseVoidPending Phase = "void_pending"
+)
+
+// LineType is what a history line means to its profile (API.md §5).
+type LineType string
+
+// Line types.
+const (
+	LineDeposit        LineType = "deposit"
+	LinePayout         LineType = "payout"
+	LinePayoutFee      LineType = "payout_fee"
+	LinePayoutReversal LineType = "payout_reversal"
+	LineTransfer       LineType = "transfer"
+	LineConversion     LineType = "conversion"
+	LineAdjustment     LineType = "adjustment"
+)
+
+// Posting moves Amount from Debit to Credit; both accounts have one currency, so
+// an entry balances per currency by construction.
+type Posting struct {
+	Debit  Account
+	Credit Account
+	Amount decimal.Decimal
+	Type   LineType
+}
+
+// Entry is one atomic journal record of one business.
+type Entry struct {
+	ID          string
+	Business    string
+	Kind        string // deposit, payout, transfer, conversion, adjustment
+	Phase       Phase
+	PendingID   string // the hold a post_pending or void_pending entry ends
+	ResourceID  string // DPT_/PAY_/TRF_/CNV_ that caused it
+	Description string
+	Postings    []Posting
+	CreatedAt   time.Time
+}
+
+// ShardKey decides the hot-account shards an entry touches. Posting or voiding a
+// hold must touch the shards the hold reserved, so it uses the hold's id.
+func (e Entry) ShardKey() string {
+	if e.PendingID != "" {
+		return e.PendingID
+	}
+	return e.ID
+}
+
+// Validate checks an entry before it reaches storage.
+func (e Entry) Validate() error {
+	if len(e.Postings) == 0 || len(e.Postings) > postingCountMax {
+		return Errorf(CodeValidation, "an entry needs 1 to %d postings", postingCountMax)
+	}
+	switch e.Phase {
+	case PhasePosted, PhasePending:
+		if e.PendingID != "" {
+			return Errorf(CodeValidation, "only post/void entries name a hold")
+		}
+	case PhasePostPending, PhaseVoidPending:
+		if e.PendingID == "" {
+			return Errorf(CodeValidation, "post/void entries must name a hold")
+		}
+	default:
+		return Errorf(CodeValidation, "unknown phase %q", e.Phase)
+	}
+	for i, p := range e.Postings {
+		switch {
+		case !p.Amount.IsPositive():
+			return Errorf(CodeAmountInvalid, "posting %d: amount must be positive", i)
+		case p.Debit.Currency != p.Credit.Currency:
+			return Errorf(CodeValidation, "posting %d: %s and %s differ in currency", i, p.Debit, p.Credit)
+		case p.Debit == p.Credit:
+			return Errorf(CodeValidation, "posting %d: debit and credit are the same account", i)
+		}
+	}
+	return nil
+}
+
+// Balance is an account's four running sums.
+type Balance struct {
+	DebitsPosted   decimal.Decimal
+	CreditsPosted  decimal.Decimal
+	DebitsPending  decimal.Decimal
+	CreditsPending decimal.Decimal
+}
+
+// Available is what can be spent now: posted credits less posted debits less
+// holds (API.md §5).
+func (b Balance) Available() decimal.Decimal {
+	return b.CreditsPosted.Sub(b.DebitsPosted).Sub(b.DebitsPending)
+}
+
+// Held is reserved by payouts in flight.
+func (b Balance) Held() decimal.Decimal { return b.DebitsPending }
+
+// Pending is incoming money not yet confirmed.
+func (b Balance) Pending() decimal.Decimal { return b.CreditsPending }
+
+// Total is available + held.
+func (b Balance) Total() decimal.Decimal { return b.CreditsPosted.Sub(b.DebitsPosted) }
+
+// IsZero reports whether nothing is held, pending or owned.
+func (b Balance) IsZero() bool {
+	return b.Total().IsZero() && b.DebitsPending.IsZero() && b.CreditsPending.IsZero()
+}
+
+// Add returns b + o (summing shards).
+func (b Balance) Add(o Balance) Balance {
+	return Balance{b.DebitsPosted.Add(o.DebitsPosted), b.CreditsPosted.Add(o.CreditsPosted),
+		b.DebitsPending.Add(o.DebitsPending), b.CreditsPending.Add(o.CreditsPending)}
+}
+
+// Delta is how one line changes its account's sums.
+func Delta(dir Direction, phase Phase, amount decimal.Decimal) Balance {
+	var d Balance
+	neg := amount.Neg()
+	switch {
+	case dir == Debit && phase == PhasePosted:
+		d.DebitsPosted = amount
+	case dir == Credit && phase == PhasePosted:
+		d.CreditsPosted = amount
+	case dir == Debit && phase == PhasePending:
+		d.DebitsPending = amount
+	case dir == Credit && phase == PhasePending:
+		d.CreditsPending = amount
+	case dir == Debit && phase == PhasePostPending:
+		d.DebitsPending, d.DebitsPosted = neg, amount
+	case dir == Credit && phase == PhasePostPending:
+		d.CreditsPending, d.CreditsPosted = neg, amount
+	case dir == Debit && phase == PhaseVoidPending:
+		d.DebitsPending = neg
+	case dir == Credit && phase == PhaseVoidPending:
+		d.CreditsPending = neg
+	default:
+		panic(fmt.Sprintf("unknown line %s/%s", dir, phase))
+	}
+	return d
+}
+
+// Visible reports whether a line of a profile's main account belongs in its
+// history: exactly the lines that change its available balance.
+func Visible(a Account, dir Direction, phase Phase) bool {
+	if !a.Guarded() {
+		return false
+	}
+	return !Delta(dir, phase, decimal.NewFromInt(1)).Available().IsZero()
+}
+
+// Apply is the pure model of the ledger: it returns balances after entry e, or
+// insufficient_funds (and no change) when a guarded account would drop below zero
+// available, or invalid_state when a pending sum would go negative (posting a hold
+// twice). The PostgreSQL store must agree with it; the fuzz test checks that.
+func Apply(balances map[Account]Balance, e Entry) (map[Account]Balance, error) {
+	if err := e.Validate(); err != nil {
+		return balances, err
+	}
+	next := make(map[Account]Balance, len(balances)+2)
+	for k, v := range balances {
+		next[k] = v
+	}
+	for _, p := range e.Postings {
+		next[p.Debit] = next[p.Debit].Add(Delta(Debit, e.Phase, p.Amount))
+		next[p.Credit] = next[p.Credit].Add(Delta(Credit, e.Phase, p.Amount))
+	}
+	for _, p := range e.Postings {
+		for _, a := range []Account{p.Debit, p.Credit} {
+			b := next[a]
+			if b.DebitsPending.IsNegative() || b.CreditsPending.IsNegative() {
+				return balances, Errorf(CodeInvalidState, "hold %s is not pending on %s", e.PendingID, a)
+			}
+			if a.Guarded() && b.Available().IsNegative() {
+				return balances, Errorf(CodeInsufficientFunds, "insufficient funds in %s", a.Currency)
+			}
+		}
+	}
+	return next, nil
+}
