@@ -10,6 +10,7 @@ import (
 	"github.com/tallyhq/tally/internal/api"
 	"github.com/tallyhq/tally/internal/config"
 	"github.com/tallyhq/tally/internal/postgres"
+	"github.com/tallyhq/tally/internal/webhook"
 )
 
 // serve migrates, starts the workers and the API, and shuts both down on SIGTERM.
@@ -59,6 +60,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 // startWorkers runs the background jobs of this replica; each coordinates with
 // other replicas through PostgreSQL.
 func startWorkers(ctx context.Context, cfg config.Config, store *postgres.Store, log *slog.Logger) {
+	go webhook.NewWorker(webhook.Options{Store: store, Key: cfg.WebhookKey, AllowPrivate: cfg.WebhookAllowPrivate,
+		Logger: log.With("worker", "webhooks")}).Run(ctx)
 	go func() {
 		t := time.NewTicker(time.Hour)
 		defer t.Stop()
