@@ -1,7 +1,9 @@
 package ledger
 
 import (
+	"maps"
 	"net/mail"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -123,11 +125,15 @@ func NewCustomer(business string, p CustomerPatch, now time.Time) (Customer, err
 	return c, nil
 }
 
-// Patch applies a partial update to c (metadata merges; a key set to "" is removed).
-func (c *Customer) Patch(p CustomerPatch, now time.Time) error {
+// Patch applies a partial update to c (metadata merges; a key set to "" is removed)
+// and reports whether anything changed. UpdatedAt moves only on a change, so a
+// PATCH that repeats the stored values is a no-op. A closed customer is
+// invalid_state; PATCH cannot close (DELETE does), change the type, or clear the
+// email or the names the type requires.
+func (c *Customer) Patch(p CustomerPatch, now time.Time) (bool, error) {
 	var errs FieldErrors
 	if c.Status == CustomerClosed {
-		return Errorf(CodeInvalidState, "customer %s is closed and cannot be changed", c.ID)
+		return false, Errorf(CodeInvalidState, "customer %s is closed and cannot be changed", c.ID)
 	}
 	if p.Status != nil && *p.Status == string(CustomerClosed) {
 		errs.Add(CodeValidation, "status", "close a customer with DELETE /v1/customers/{id}")
@@ -135,12 +141,45 @@ func (c *Customer) Patch(p CustomerPatch, now time.Time) error {
 	if p.Type != nil && *p.Type != string(c.Type) {
 		errs.Add(CodeValidation, "type", "type cannot be changed")
 	}
-	c.apply(p, &errs, false)
-	if err := errs.Err(); err != nil {
-		return err
+	if p.Email != nil && strings.TrimSpace(*p.Email) == "" {
+		errs.Add(CodeValidation, "email", "email cannot be removed")
 	}
-	c.UpdatedAt = now
-	return nil
+	next := c.clone()
+	next.apply(p, &errs, false)
+	if err := errs.Err(); err != nil {
+		return false, err
+	}
+	next.UpdatedAt = c.UpdatedAt
+	if reflect.DeepEqual(next, *c) {
+		return false, nil
+	}
+	next.UpdatedAt = now
+	*c = next
+	return true, nil
+}
+
+// clone returns a copy of c that shares no map or pointer with it.
+func (c Customer) clone() Customer {
+	c.Metadata = maps.Clone(c.Metadata)
+	if c.Metadata == nil {
+		c.Metadata = map[string]string{}
+	}
+	if c.Address != nil {
+		a := *c.Address
+		c.Address = &a
+	}
+	return c
+}
+
+// Close marks c closed. The caller checks first that every balance is zero. It
+// reports false when c was already closed: closing is idempotent and the second
+// close changes nothing.
+func (c *Customer) Close(now time.Time) bool {
+	if c.Status == CustomerClosed {
+		return false
+	}
+	c.Status, c.UpdatedAt = CustomerClosed, now
+	return true
 }
 
 // apply validates and copies every set field of p into c. On create it also checks
@@ -151,7 +190,7 @@ func (c *Customer) apply(p CustomerPatch, errs *FieldErrors, create bool) {
 			return
 		}
 		s := strings.TrimSpace(*v)
-		if !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
+		if !validText(s) || utf8.RuneCountInString(s) > max {
 			errs.Add(CodeValidation, param, "%s must be valid UTF-8 of at most %d characters", param, max)
 			return
 		}
@@ -225,7 +264,7 @@ func (c *Customer) apply(p CustomerPatch, errs *FieldErrors, create bool) {
 		a := *p.Address
 		for param, v := range map[string]*string{"address.line1": &a.Line1, "address.line2": &a.Line2, "address.city": &a.City,
 			"address.state": &a.State, "address.postal_code": &a.PostalCode} {
-			if utf8.RuneCountInString(*v) > textLenMax || !utf8.ValidString(*v) {
+			if utf8.RuneCountInString(*v) > textLenMax || !validText(*v) {
 				errs.Add(CodeValidation, param, "%s must be at most %d characters", param, textLenMax)
 			}
 		}
@@ -253,13 +292,19 @@ func (c *Customer) apply(p CustomerPatch, errs *FieldErrors, create bool) {
 	}
 }
 
+// validText reports whether s is valid UTF-8 without NUL, which PostgreSQL text and
+// jsonb cannot store.
+func validText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
 // mergeMetadata merges patch into dst: a key set to "" is removed.
 func mergeMetadata(dst, patch map[string]string, errs *FieldErrors) {
 	for k, v := range patch {
 		switch {
-		case k == "" || utf8.RuneCountInString(k) > metadataKeyLenMax || !utf8.ValidString(k):
+		case k == "" || utf8.RuneCountInString(k) > metadataKeyLenMax || !validText(k):
 			errs.Add(CodeValidation, "metadata", "metadata keys must be 1 to %d characters", metadataKeyLenMax)
-		case utf8.RuneCountInString(v) > metadataValueLenMax || !utf8.ValidString(v):
+		case utf8.RuneCountInString(v) > metadataValueLenMax || !validText(v):
 			errs.Add(CodeValidation, "metadata", "metadata values must be at most %d characters", metadataValueLenMax)
 		case v == "":
 			delete(dst, k)
@@ -278,4 +323,82 @@ func ValidateMetadata(m map[string]string) (map[string]string, error) {
 	out := map[string]string{}
 	mergeMetadata(out, m, &errs)
 	return out, errs.Err()
+}
+
+// Limits on list filters.
+const searchLenMax = 100
+
+// CustomerFilter narrows a customer list or export. Zero fields match everything.
+type CustomerFilter struct {
+	Query         string // case-insensitive substring of email, names, business name, phone, external id
+	Type          CustomerType
+	Status        CustomerStatus
+	KYCStatus     string
+	Email         string // exact, lowercased like stored emails
+	ExternalID    string // exact
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+}
+
+// ParseCustomerFilter reads the filters of API.md §4 through get (a query-string
+// lookup returning "" when absent) and validates every one, reporting all invalid
+// filters at once. Values are copied, so the filter outlives the request buffers.
+func ParseCustomerFilter(get func(name string) string) (CustomerFilter, error) {
+	var f CustomerFilter
+	var errs FieldErrors
+	text := func(name string, max int) string {
+		v := strings.Clone(get(name))
+		if !validText(v) || utf8.RuneCountInString(v) > max {
+			errs.Add(CodeValidation, name, "%s must be valid UTF-8 of at most %d characters", name, max)
+			return ""
+		}
+		return v
+	}
+	f.Query = strings.TrimSpace(text("q", searchLenMax))
+	if v := text("type", textLenMax); v != "" {
+		if t := CustomerType(v); t == CustomerIndividual || t == CustomerBusiness {
+			f.Type = t
+		} else {
+			errs.Add(CodeValidation, "type", "type must be individual or business")
+		}
+	}
+	if v := text("status", textLenMax); v != "" {
+		if st := CustomerStatus(v); st == CustomerActive || st == CustomerSuspended || st == CustomerClosed {
+			f.Status = st
+		} else {
+			errs.Add(CodeValidation, "status", "status must be active, suspended or closed")
+		}
+	}
+	if v := text("kyc_status", textLenMax); v != "" {
+		if kycStatuses[v] {
+			f.KYCStatus = v
+		} else {
+			errs.Add(CodeValidation, "kyc_status", "kyc_status must be unverified, pending, verified or rejected")
+		}
+	}
+	f.Email = strings.ToLower(strings.TrimSpace(text("email", emailLenMax)))
+	f.ExternalID = strings.TrimSpace(text("external_id", textLenMax))
+	for _, tf := range []struct {
+		name string
+		dst  **time.Time
+	}{{"created_after", &f.CreatedAfter}, {"created_before", &f.CreatedBefore}} {
+		v := get(tf.name)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			errs.Add(CodeValidation, tf.name, "%s must be an RFC 3339 timestamp such as 2026-01-02T15:04:05Z", tf.name)
+			continue
+		}
+		t = t.UTC()
+		*tf.dst = &t
+	}
+	if f.CreatedAfter != nil && f.CreatedBefore != nil && !f.CreatedAfter.Before(*f.CreatedBefore) {
+		errs.Add(CodeValidation, "created_before", "created_before must be later than created_after")
+	}
+	if err := errs.Err(); err != nil {
+		return CustomerFilter{}, err
+	}
+	return f, nil
 }
