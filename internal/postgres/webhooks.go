@@ -320,7 +320,7 @@ func (s *Store) ClaimWebhookDeliveries(ctx context.Context, limit int, lease tim
 	var rows []claimedRow
 	err := s.db.NewRaw(`WITH due AS (
 			SELECT business_id, id FROM webhook_deliveries
-			WHERE status = 'pending' AND next_attempt_at <= now() AND (cardinality(?::text[]) = 0 OR business_id = ANY (?::text[]))
+			WHERE status = 'pending' AND next_attempt_at <= now() AND (? OR business_id = ANY (?::text[]))
 			ORDER BY next_attempt_at
 			LIMIT ?
 			FOR UPDATE SKIP LOCKED
@@ -335,7 +335,7 @@ func (s *Store) ClaimWebhookDeliveries(ctx context.Context, limit int, lease tim
 		JOIN events ev ON ev.business_id = c.business_id AND ev.id = c.event_id
 		JOIN webhook_endpoints ep ON ep.business_id = c.business_id AND ep.id = c.endpoint_id
 		JOIN businesses b ON b.id = c.business_id`,
-		pgdialect.Array(businesses), pgdialect.Array(businesses), limit, token, fmt.Sprintf("%d milliseconds", lease.Milliseconds())).Scan(ctx, &rows)
+		len(businesses) == 0, pgdialect.Array(businesses), limit, token, fmt.Sprintf("%d milliseconds", lease.Milliseconds())).Scan(ctx, &rows)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, translate(err)
 	}
