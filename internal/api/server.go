@@ -32,6 +32,7 @@ type Server struct {
 	spec    []byte
 	version string
 	testURL string // set by tests that serve on a loopback port
+	creds   credentials
 }
 
 // Options are the parts of a Server that cmd wires in.

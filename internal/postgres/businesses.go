@@ -81,6 +81,12 @@ func (s *Store) CreateAPIKey(ctx context.Context, business string, mode ledger.K
 	return key, secret, err
 }
 
+// CreateAPIKey creates a secret key for b inside the transaction and returns it
+// with its secret, which is never stored.
+func (t *Tx) CreateAPIKey(ctx context.Context, b ledger.Business, mode ledger.KeyMode, name string) (ledger.APIKey, string, error) {
+	return createKey(ctx, t.tx, b, mode, name)
+}
+
 func createKey(ctx context.Context, db bun.IDB, b ledger.Business, mode ledger.KeyMode, name string) (ledger.APIKey, string, error) {
 	secret := ledger.NewSecret(ledger.SecretKeyPrefix(b.Mode))
 	row := apiKeyRow{BusinessID: b.ID, ID: ledger.NewID(ledger.PrefixKey), Name: name, Mode: string(mode),
@@ -106,9 +112,35 @@ func (s *Store) ListAPIKeys(ctx context.Context, business string) ([]ledger.APIK
 	return out, nil
 }
 
-// RevokeAPIKey revokes a key. With business empty (operator CLI) any key matches.
+// FindAPIKeys returns one page of a business's keys, newest first, revoked ones
+// included, and whether more follow.
+func (s *Store) FindAPIKeys(ctx context.Context, business string, page ledger.Page) ([]ledger.APIKey, bool, error) {
+	var rows []apiKeyRow
+	q := s.db.NewSelect().Model(&rows).Where("business_id = ?", business)
+	if page.After != nil {
+		q = q.Where("(created_at, id) < (?, ?)", page.After.CreatedAt, page.After.ID)
+	}
+	if err := q.OrderExpr("created_at DESC, id DESC").Limit(int64(page.Limit + 1)).Scan(ctx); err != nil {
+		return nil, false, translate(err)
+	}
+	more := len(rows) > page.Limit
+	if more {
+		rows = rows[:page.Limit]
+	}
+	out := make([]ledger.APIKey, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, more, nil
+}
+
+// RevokeAPIKey revokes a key at once: keys are looked up in the database on every
+// request, so the next request with it is unauthenticated. Revoking a revoked key
+// succeeds and keeps the first revoked_at. An unknown key, or with business set
+// another business's key, is not_found. With business empty (operator CLI) any key
+// matches.
 func (s *Store) RevokeAPIKey(ctx context.Context, business, id string) error {
-	q := s.db.NewUpdate().Model((*apiKeyRow)(nil)).Set("revoked_at = now()").Where("id = ?", id).Where("revoked_at IS NULL")
+	q := s.db.NewUpdate().Model((*apiKeyRow)(nil)).Set("revoked_at = COALESCE(revoked_at, now())").Where("id = ?", id)
 	if business != "" {
 		q = q.Where("business_id = ?", business)
 	}
