@@ -275,13 +275,9 @@ type webhookDeliveryDTO struct {
 	CreatedAt  string `json:"created_at"`
 }
 
-type redeliveryDTO struct {
-	EventID    string               `json:"event_id"`
-	Deliveries []webhookDeliveryDTO `json:"deliveries"`
-}
-
 // redeliverEvent queues the event again for every live endpoint subscribed to its
-// type; the body sent is the same, event id included, so receivers dedupe it.
+// type and answers the new deliveries; the body sent is the same, event id
+// included, so receivers dedupe it.
 func (s *Server) redeliverEvent(c *fiber.Ctx) error {
 	e, err := s.findEvent(c)
 	if err != nil {
@@ -292,9 +288,9 @@ func (s *Server) redeliverEvent(c *fiber.Ctx) error {
 		if err != nil {
 			return nil, err
 		}
-		out := redeliveryDTO{EventID: e.ID, Deliveries: make([]webhookDeliveryDTO, len(ds))}
+		out := make([]webhookDeliveryDTO, len(ds))
 		for i, d := range ds {
-			out.Deliveries[i] = webhookDeliveryDTO{ID: d.ID, Object: "webhook_delivery", EventID: d.EventID,
+			out[i] = webhookDeliveryDTO{ID: d.ID, Object: "webhook_delivery", EventID: d.EventID,
 				EndpointID: d.EndpointID, Status: d.Status, CreatedAt: rfc3339(d.CreatedAt)}
 		}
 		return out, nil

@@ -210,6 +210,16 @@ func TestWebhookAndEventTenantIsolation(t *testing.T) {
 		t.Fatalf("business b sees %d events of a", len(list))
 	}
 	a.do("GET", "/v1/webhook-endpoints/"+ep.ID, nil).must(t, 200) // b's DELETE did nothing
+
+	// A customer token, whatever its scopes, reaches neither endpoints nor events.
+	cust := a.createCustomer("token@example.com")
+	tok := a.asToken(a.mintToken(cust, "balances:read", "transactions:read", "payouts:write", "transfers:write", "deposit_addresses:write"))
+	for _, path := range []string{"/v1/webhook-endpoints", "/v1/webhook-endpoints/" + ep.ID, "/v1/events", "/v1/events/" + ev} {
+		if r := tok.do("GET", path, nil).must(t, 403); r.Code() != "forbidden" {
+			t.Fatalf("token GET %s: %s", path, r.Raw)
+		}
+	}
+	tok.do("POST", "/v1/webhook-endpoints", map[string]any{"url": "http://127.0.0.1:9/x"}).must(t, 403)
 }
 
 // TestEventsFollowTheProfileContext checks the documented choice: the main profile
@@ -289,18 +299,19 @@ func TestWebhookDeliveryAndRedelivery(t *testing.T) {
 	}
 
 	r := c.do("POST", "/v1/events/"+ev.ID+"/redeliver", nil).must(t, 202)
-	var red struct {
+	var red []struct {
+		ID, Status string
 		EventID    string `json:"event_id"`
-		Deliveries []struct{ ID, Status string }
+		EndpointID string `json:"endpoint_id"`
 	}
 	r.Data(t, &red)
-	if red.EventID != ev.ID || len(red.Deliveries) != 1 || red.Deliveries[0].Status != "pending" {
+	if len(red) != 1 || red[0].EventID != ev.ID || red[0].EndpointID != ep.ID || red[0].Status != "pending" {
 		t.Fatalf("redeliver = %s", r.Raw)
 	}
 	waitUntil(t, "redelivery", 10*time.Second, func() bool { return len(rcv.receipts()) == 2 })
 	second := rcv.receipts()[1]
 	if second.EventID != ev.ID || string(second.Body) != string(first.Body) || second.DeliveryID == first.DeliveryID ||
-		second.DeliveryID != red.Deliveries[0].ID {
+		second.DeliveryID != red[0].ID {
 		t.Fatalf("redelivery %+v vs first %+v", second, first)
 	}
 	if err := webhook.Verify(ep.Secret, second.Signature, second.Body, 0, time.Now()); err != nil {

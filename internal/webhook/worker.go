@@ -35,6 +35,7 @@ const (
 	backoffBase           = 30 * time.Second
 	backoffCap            = 6 * time.Hour
 	responseReadBytesMax  = 64 << 10
+	errorPauseMax         = 10 * time.Second
 )
 
 // Backoff is the default retry schedule: the wait after the n-th failed attempt is
@@ -140,14 +141,20 @@ func (w *Worker) Run(ctx context.Context) {
 	slots := make(chan struct{}, w.o.Concurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	pause := w.o.Poll
 	for ctx.Err() == nil {
 		free := w.o.Concurrency - len(slots)
 		var claimed []postgres.ClaimedDelivery
 		if free > 0 {
 			var err error
 			claimed, err = w.o.Store.ClaimWebhookDeliveries(ctx, free, w.o.Lease, w.o.Businesses)
-			if err != nil && ctx.Err() == nil {
-				w.o.Logger.Warn("claim webhook deliveries", "err", err.Error())
+			switch {
+			case err != nil && ctx.Err() == nil:
+				// The database is away: back off up to errorPauseMax, log once per pause.
+				w.o.Logger.Warn("claim webhook deliveries", "err", err.Error(), "retry_in", pause.String())
+				pause = min(pause*2, errorPauseMax)
+			case err == nil:
+				pause = w.o.Poll
 			}
 		}
 		for _, d := range claimed {
@@ -163,7 +170,7 @@ func (w *Worker) Run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(w.o.Poll):
+		case <-time.After(pause):
 		}
 	}
 }
