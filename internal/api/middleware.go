@@ -167,6 +167,10 @@ func (s *Server) nextAsCustomer(c *fiber.Ctx, p *principal) error {
 	if err != nil {
 		return err
 	}
+	// The scope is the customer's even on a route mounted without resolveProfile,
+	// so no handler can fall back to the business's main profile for a token.
+	cust := *p.customer
+	c.Locals(keyScope, ledger.Scope{Business: p.business, Customer: &cust})
 	err = c.Next()
 	if r := c.Route(); r.Method != "USE" && r.Path != tmpl {
 		s.log.Error("token scope check predicted another route", "request_id", requestID(c), "predicted", tmpl, "routed", r.Path)

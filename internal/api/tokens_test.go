@@ -96,6 +96,16 @@ func validClaims(business, customer string, now time.Time) *tokenClaims {
 	}
 }
 
+// routeRegistered reports whether another part of the API has built the route yet.
+func routeRegistered(srv *Server, method, path string) bool {
+	for _, r := range srv.App().GetRoutes(true) {
+		if r.Method == method && r.Path == path {
+			return true
+		}
+	}
+	return false
+}
+
 // concretePath fills a route template's parameters with plausible values.
 func concretePath(tmpl string) string {
 	segs := strings.Split(tmpl, "/")
@@ -327,6 +337,14 @@ func TestTokenCustomerLoadedFresh(t *testing.T) {
 	setCustomerStatus(t, c.business.ID, cust, ledger.CustomerSuspended)
 	if s := status(); s != "suspended" {
 		t.Fatalf("status = %s, want suspended", s)
+	}
+	// Money out stops at once for the live token (once the payout routes exist).
+	if routeRegistered(srv, "POST", "/v1/payouts") {
+		r := tc.do("POST", "/v1/payouts", map[string]any{"currency": "USDT", "amount": "1", "network": "ethereum",
+			"address": "0x" + strings.Repeat("ab", 20), "beneficiary": map[string]any{"name": "Ada Lovelace"}}).must(t, 403)
+		if r.Code() != "profile_inactive" {
+			t.Fatalf("payout by a suspended customer's token: %s", r.Raw)
+		}
 	}
 	setCustomerStatus(t, c.business.ID, cust, ledger.CustomerClosed)
 	if s := status(); s != "closed" {
