@@ -84,3 +84,6 @@ func FormatAmount(d decimal.Decimal, scale int32) string {
 func RoundHalfUp(d decimal.Decimal, scale int32) decimal.Decimal {
 	return d.Round(scale)
 }
+
+// Hundred is 100, for percentages.
+var Hundred = decimal.NewFromInt(100)

@@ -15,9 +15,6 @@ const (
 	CurrencyCrypto CurrencyType = "crypto"
 )
 
-// NetworkBank is the rail of every fiat currency.
-const NetworkBank = "bank"
-
 // Network is one rail a currency moves on, with its own deposit confirmations and
 // payout minimum.
 type Network struct {

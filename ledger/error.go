@@ -120,3 +120,12 @@ func (f *FieldErrors) Err() error {
 	}
 	return &Error{Code: f.code, Message: msg, Param: f.first, Fields: f.fields}
 }
+
+// ErrorParam returns the offending input named by err, or "".
+func ErrorParam(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Param
+	}
+	return ""
+}

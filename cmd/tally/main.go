@@ -30,6 +30,12 @@ Usage:
   tally businesses create --name N [--sandbox]  create a business; prints its secret key once
   tally keys create --business BUS_… [--read-only] [--name N]
   tally keys revoke KEY_…
+  tally rails keys create                       create a rail key (rk_…) for a money rail
+  tally fees set --business BUS_… --currency C --fixed F --percent P
+  tally rates set --base BTC --quote USDT --rate R [--spread-percent S]
+  tally risk add-address --network N --address A
+  tally currencies set-threshold --currency C --threshold T   travel-rule threshold
+  tally verify [--business BUS_…]               check every ledger invariant; exit 1 on a violation
   tally devdb start|stop|url                    the embedded development database (.data/postgres)
   tally demo                                    create the sandbox demo business once and print how to call it
   tally version
@@ -94,6 +100,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return keysCmd(ctx, cfg, args[1:], stdout)
 	case "demo":
 		return demoCmd(ctx, cfg, stdout)
+	case "rails":
+		return railsCmd(ctx, cfg, args[1:], stdout)
+	case "fees":
+		return feesCmd(ctx, cfg, args[1:], stdout)
+	case "rates":
+		return ratesCmd(ctx, cfg, args[1:], stdout)
+	case "risk":
+		return riskCmd(ctx, cfg, args[1:], stdout)
+	case "currencies":
+		return currenciesCmd(ctx, cfg, args[1:], stdout)
+	case "verify":
+		return verifyCmd(ctx, cfg, args[1:], stdout)
 	}
 	return usagef("unknown command %q", args[0])
 }

@@ -37,6 +37,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer stopWorkers()
 	if cfg.Workers {
 		startWorkers(workerCtx, cfg, store, log)
+		go srv.RunSandboxRail(workerCtx)
 	}
 
 	errc := make(chan error, 1)

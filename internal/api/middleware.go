@@ -30,6 +30,7 @@ type principal struct {
 	keyMode  ledger.KeyMode
 	customer *ledger.Customer // loaded fresh on every request; nil for secret keys
 	scopes   map[string]bool  // the token's scopes; nil for secret keys
+	rail     bool             // an operator's rail key: no business of its own
 }
 
 // rateKey names the credential's rate-limit bucket: the API key, or for tokens the
@@ -139,6 +140,11 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		if p, err = s.tokenPrincipal(ctx, bearer); err != nil {
 			return err
 		}
+	case strings.HasPrefix(bearer, "rk_"):
+		if _, err := s.store.AuthenticateRail(ctx, bearer); err != nil {
+			return err
+		}
+		return ledger.Errorf(ledger.CodeForbidden, "a rail key can only call /v1/rails endpoints")
 	default:
 		return ledger.Errorf(ledger.CodeUnauthenticated, "invalid or revoked API key")
 	}

@@ -31,7 +31,9 @@ type Server struct {
 	metrics *metrics
 	spec    []byte
 	version string
-	testURL string // set by tests that serve on a loopback port
+	// addresses derives deposit addresses; the built-in sandbox rail when nil.
+	addresses AddressProvider
+	testURL   string // set by tests that serve on a loopback port
 	creds   credentials
 }
 
@@ -78,6 +80,9 @@ func (s *Server) routes() {
 	app.Get("/readyz", s.readyz)
 	app.Get("/metrics", s.serveMetrics)
 	app.Get("/openapi.yaml", s.openapi)
+
+	// Rail routes come first: they take rail keys, not business credentials.
+	s.railRoutes(app)
 
 	v1 := app.Group("/v1", s.authenticate, s.hygiene)
 	v1.Get("/business", s.getBusiness)

@@ -21,6 +21,7 @@ type change struct {
 	status   int
 	message  string
 	customer string
+	business string // the customer's business, when the caller is a rail
 }
 
 // mutation is a handler's work inside the request's database transaction.
@@ -40,6 +41,11 @@ func (s *Server) write(c *fiber.Ctx, status int, message string, fn mutation) er
 		ch.customer = sc.Customer.ID
 	}
 	key := c.Get("Idempotency-Key")
+	if p.rail {
+		// Rail calls are idempotent by nature (deposits by chain output, payout
+		// steps by state), and a rail has no business to scope a key to.
+		key = ""
+	}
 	var reqHash []byte
 	if key != "" {
 		if len(key) > idempotencyKeyLenMax || !utf8.ValidString(key) {
@@ -69,7 +75,7 @@ func (s *Server) write(c *fiber.Ctx, status int, message string, fn mutation) er
 			return err
 		}
 		if ch.customer != "" {
-			if err := tx.Audit(ctx, p.business.ID, ch.customer, s.audit(c, ch.status)); err != nil {
+			if err := tx.Audit(ctx, ch.auditBusiness(p), ch.customer, s.audit(c, ch.status)); err != nil {
 				return err
 			}
 		}
@@ -110,8 +116,15 @@ func (s *Server) auditFailure(c *fiber.Ctx, ch *change, err error) {
 	ctx, cancel := s.requestContext(c)
 	defer cancel()
 	_ = s.store.InTx(ctx, func(ctx context.Context, tx *postgres.Tx) error {
-		return tx.Audit(ctx, p.business.ID, ch.customer, s.audit(c, status))
+		return tx.Audit(ctx, ch.auditBusiness(p), ch.customer, s.audit(c, status))
 	})
+}
+
+func (ch *change) auditBusiness(p *principal) string {
+	if ch.business != "" {
+		return ch.business
+	}
+	return p.business.ID
 }
 
 // requestHash identifies a request for idempotency: method, path, profile and body.

@@ -50,3 +50,19 @@ func (t *Tx) Audit(ctx context.Context, business, customer string, a Audit) erro
 }
 
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// Savepoint runs fn inside a savepoint: when fn fails, only its own changes roll
+// back and the transaction stays usable. It returns whether fn committed.
+func (t *Tx) Savepoint(ctx context.Context, fn func(ctx context.Context) error) (bool, error) {
+	if _, err := t.tx.Tx.ExecContext(ctx, "SAVEPOINT item"); err != nil {
+		return false, translate(err)
+	}
+	if err := fn(ctx); err != nil {
+		if _, rerr := t.tx.Tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT item"); rerr != nil {
+			return false, translate(rerr)
+		}
+		return false, err
+	}
+	_, err := t.tx.Tx.ExecContext(ctx, "RELEASE SAVEPOINT item")
+	return err == nil, translate(err)
+}

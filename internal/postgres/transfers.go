@@ -1,0 +1,86 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/uptrace/bun"
+
+	"github.com/tallyhq/tally/ledger"
+)
+
+type transferRow struct {
+	bun.BaseModel `bun:"table:transfers"`
+	BusinessID    string            `bun:"business_id,pk"`
+	ID            string            `bun:"id,pk"`
+	FromProfileID string            `bun:"from_profile_id"`
+	ToProfileID   string            `bun:"to_profile_id"`
+	Status        string            `bun:"status"`
+	Currency      string            `bun:"currency"`
+	Amount        decimal.Decimal   `bun:"amount,type:numeric"`
+	Description   *string           `bun:"description"`
+	Metadata      map[string]string `bun:"metadata,type:jsonb"`
+	EntryID       string            `bun:"entry_id"`
+	CreatedAt     time.Time         `bun:"created_at"`
+}
+
+func (r transferRow) domain() ledger.Transfer {
+	t := ledger.Transfer{ID: r.ID, Business: r.BusinessID, FromProfileID: r.FromProfileID, ToProfileID: r.ToProfileID,
+		Status: r.Status, Currency: r.Currency, Amount: r.Amount, Description: deref(r.Description), Metadata: r.Metadata,
+		EntryID: r.EntryID, CreatedAt: r.CreatedAt.UTC()}
+	if t.Metadata == nil {
+		t.Metadata = map[string]string{}
+	}
+	return t
+}
+
+// CreateTransfers moves money between profiles of one business, each transfer
+// its own posted entry, all in the caller's transaction (a batch is one commit).
+func (t *Tx) CreateTransfers(ctx context.Context, trs []ledger.Transfer) ([]ledger.Transfer, error) {
+	rows := make([]transferRow, len(trs))
+	for i := range trs {
+		tr := &trs[i]
+		tr.CreatedAt, tr.Status = now(), "completed"
+		e := ledger.Entry{ID: ledger.NewID(ledger.PrefixEntry), Business: tr.Business, Kind: "transfer", Phase: ledger.PhasePosted,
+			ResourceID: tr.ID, Description: tr.Description, CreatedAt: tr.CreatedAt,
+			Postings: []ledger.Posting{{Debit: ledger.ProfileAccount(tr.FromProfileID, tr.Currency),
+				Credit: ledger.ProfileAccount(tr.ToProfileID, tr.Currency), Amount: tr.Amount, Type: ledger.LineTransfer}}}
+		if _, err := t.Record(ctx, e); err != nil {
+			return nil, err
+		}
+		tr.EntryID = e.ID
+		rows[i] = transferRow{BusinessID: tr.Business, ID: tr.ID, FromProfileID: tr.FromProfileID, ToProfileID: tr.ToProfileID,
+			Status: tr.Status, Currency: tr.Currency, Amount: tr.Amount, Description: nullable(tr.Description),
+			Metadata: tr.Metadata, EntryID: tr.EntryID, CreatedAt: tr.CreatedAt}
+		if rows[i].Metadata == nil {
+			rows[i].Metadata = map[string]string{}
+		}
+	}
+	_, err := t.tx.NewInsert().Model(&rows).Exec(ctx)
+	return trs, translate(err)
+}
+
+// FindTransfer returns a transfer that the profile sent or received.
+func (s *Store) FindTransfer(ctx context.Context, business, profile, id string) (ledger.Transfer, error) {
+	var r transferRow
+	err := s.db.NewSelect().Model(&r).Where("business_id = ? AND id = ?", business, id).
+		Where("(from_profile_id = ? OR to_profile_id = ?)", profile, profile).Scan(ctx)
+	if err != nil {
+		return ledger.Transfer{}, notFound(err, "transfer", id)
+	}
+	return r.domain(), nil
+}
+
+// ListTransfers pages through transfers the profile sent or received.
+func (s *Store) ListTransfers(ctx context.Context, business, profile string, p ledger.Page) ([]ledger.Transfer, error) {
+	var rows []transferRow
+	q := s.db.NewSelect().Model(&rows).Where("business_id = ?", business).
+		Where("(from_profile_id = ? OR to_profile_id = ?)", profile, profile)
+	err := keyset(q, p).Scan(ctx)
+	out := make([]ledger.Transfer, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, translate(err)
+}
