@@ -493,7 +493,10 @@ func TestBatchTransfers(t *testing.T) {
 	}
 	wantAmount(t, "untouched", c.balance(from, "USD").Available, "10")
 	var res struct {
-		Results []struct{ Index int; Status string }
+		Results []struct {
+			Index  int
+			Status string
+		}
 	}
 	c.do("POST", "/v1/transfers/batch", map[string]any{"transfers": items, "atomic": false}, HeaderProfileID, from).must(t, 201).Data(t, &res)
 	completed := 0

@@ -34,7 +34,7 @@ type Server struct {
 	// addresses derives deposit addresses; the built-in sandbox rail when nil.
 	addresses AddressProvider
 	testURL   string // set by tests that serve on a loopback port
-	creds   credentials
+	creds     credentials
 }
 
 // Options are the parts of a Server that cmd wires in.

@@ -24,7 +24,7 @@ type VerifySummary struct {
 const violationsMax = 100
 
 // invariantChecks are the invariants of DESIGN.md §2, each a query returning one
-// text column per violation. $1 is a business id or '' for all businesses.
+// text column per violation. $1 is a business id or ” for all businesses.
 var invariantChecks = []struct{ name, sql string }{
 	{"1 every entry balances per currency", `
 		SELECT business_id || ' entry ' || entry_id || ' ' || currency || ': debits ' ||
