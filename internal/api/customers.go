@@ -1,7 +1,13 @@
 package api
 
 import (
+	"bufio"
 	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -10,9 +16,17 @@ import (
 	"github.com/tallyhq/tally/ledger"
 )
 
+// customerRoutes registers API.md §4 except customer tokens. export.csv comes
+// before /customers/:id, which would otherwise capture it as an id.
 func (s *Server) customerRoutes(v1 fiber.Router) {
 	v1.Post("/customers", s.createCustomer)
+	v1.Get("/customers", s.listCustomers)
+	v1.Get("/customers/export.csv", s.exportCustomers)
 	v1.Get("/customers/:id", s.getCustomer)
+	v1.Patch("/customers/:id", s.updateCustomer)
+	v1.Delete("/customers/:id", s.closeCustomer)
+	v1.Get("/customers/:id/audit-log", s.customerAuditLog)
+	s.walletRoutes(v1)
 }
 
 type addressDTO struct {
@@ -108,7 +122,7 @@ func (s *Server) createCustomer(c *fiber.Ctx) error {
 		return err
 	}
 	p, _ := principalFrom(c)
-	cust, err := ledger.NewCustomer(p.business.ID, req.patch(), time.Now().UTC().Truncate(time.Microsecond))
+	cust, err := ledger.NewCustomer(p.business.ID, req.patch(), nowMicro())
 	if err != nil {
 		return err
 	}
@@ -131,4 +145,275 @@ func (s *Server) getCustomer(c *fiber.Ctx) error {
 		return err
 	}
 	return ok(c, fiber.StatusOK, "Customer retrieved", toCustomerDTO(cust))
+}
+
+// nowMicro is the timestamp of a change, at PostgreSQL's microsecond precision so the
+// response equals what a later read returns.
+func nowMicro() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// updateCustomer applies a partial update (API.md §4): metadata merges and a key
+// set to "" is removed; updated_at moves and customer.updated is emitted only
+// when something changed.
+func (s *Server) updateCustomer(c *fiber.Ctx) error {
+	var req customerRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	p, _ := principalFrom(c)
+	id := strings.Clone(c.Params("id"))
+	return s.write(c, fiber.StatusOK, "Customer updated", func(ctx context.Context, tx *postgres.Tx, ch *change) (any, error) {
+		cust, err := tx.FindCustomer(ctx, p.business.ID, id, true)
+		if err != nil {
+			return nil, err
+		}
+		ch.customer = cust.ID
+		changed, err := cust.Patch(req.patch(), nowMicro())
+		if err != nil {
+			return nil, err
+		}
+		dto := toCustomerDTO(cust)
+		if !changed {
+			return dto, nil
+		}
+		if err := tx.UpdateCustomer(ctx, cust); err != nil {
+			return nil, err
+		}
+		return dto, tx.Event(ctx, cust.Business, "customer.updated", cust.ID, dto)
+	})
+}
+
+// closeCustomer closes a customer whose every balance is zero (DELETE answers 200
+// with the closed customer, API.md §11). The customer row is locked first, so a
+// concurrent change to it waits. Closing a closed customer is idempotent: 200 with
+// the customer as it is, no second event.
+func (s *Server) closeCustomer(c *fiber.Ctx) error {
+	p, _ := principalFrom(c)
+	id := strings.Clone(c.Params("id"))
+	return s.write(c, fiber.StatusOK, "Customer closed", func(ctx context.Context, tx *postgres.Tx, ch *change) (any, error) {
+		cust, err := tx.FindCustomer(ctx, p.business.ID, id, true)
+		if err != nil {
+			return nil, err
+		}
+		ch.customer = cust.ID
+		if cust.Status == ledger.CustomerClosed {
+			ch.message = "Customer already closed"
+			return toCustomerDTO(cust), nil
+		}
+		zero, err := tx.BalancesZero(ctx, p.business.ID, cust.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !zero {
+			return nil, ledger.Errorf(ledger.CodeBalanceNotZero,
+				"customer %s still has money (available, held or pending); bring every balance to zero before closing", cust.ID)
+		}
+		cust.Close(nowMicro())
+		if err := tx.UpdateCustomer(ctx, cust); err != nil {
+			return nil, err
+		}
+		dto := toCustomerDTO(cust)
+		return dto, tx.Event(ctx, cust.Business, "customer.closed", cust.ID, dto)
+	})
+}
+
+// listParams reads the page and the filters, reporting every invalid parameter
+// at once.
+func listParams(c *fiber.Ctx) (ledger.Page, ledger.CustomerFilter, error) {
+	page, perr := pageParams(c)
+	f, ferr := ledger.ParseCustomerFilter(func(k string) string { return c.Query(k) })
+	return page, f, joinFieldErrors(perr, ferr)
+}
+
+// joinFieldErrors merges validation errors into one that names every field; the
+// first error's param stays first. A non-field error is returned as it is.
+func joinFieldErrors(errs ...error) error {
+	var fe ledger.FieldErrors
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		var e *ledger.Error
+		if !errors.As(err, &e) || len(e.Fields) == 0 {
+			return err
+		}
+		fe.Add(e.Code, e.Param, "%s", e.Fields[e.Param])
+		for k, v := range e.Fields {
+			fe.Add(e.Code, k, "%s", v)
+		}
+	}
+	return fe.Err()
+}
+
+// listCustomers lists customers newest first with keyset pagination and the
+// filters of API.md §4.
+func (s *Server) listCustomers(c *fiber.Ctx) error {
+	page, f, err := listParams(c)
+	if err != nil {
+		return err
+	}
+	p, _ := principalFrom(c)
+	ctx, cancel := s.requestContext(c)
+	defer cancel()
+	custs, err := s.store.FindCustomers(ctx, p.business.ID, f, page)
+	if err != nil {
+		return err
+	}
+	next := ""
+	if len(custs) > page.Limit {
+		custs = custs[:page.Limit]
+		last := custs[len(custs)-1]
+		next = encodeCursor(last.CreatedAt, last.ID)
+	}
+	out := make([]customerDTO, len(custs))
+	for i, cu := range custs {
+		out[i] = toCustomerDTO(cu)
+	}
+	return okList(c, "Customers retrieved", out, page.Limit, next)
+}
+
+// exportBatchSize is how many customers the export reads per query: memory stays
+// constant however many customers match.
+const exportBatchSize = 500
+
+// customerCSVHeader names the export's columns.
+var customerCSVHeader = []string{"id", "type", "status", "kyc_status", "external_id", "email", "first_name", "last_name",
+	"business_name", "phone", "birth_date", "tax_id", "country", "address_line1", "address_line2", "address_city",
+	"address_state", "address_postal_code", "address_country", "note", "metadata", "created_at", "updated_at"}
+
+func customerCSVRow(c ledger.Customer) []string {
+	var a ledger.Address
+	if c.Address != nil {
+		a = *c.Address
+	}
+	meta, _ := json.Marshal(c.Metadata) // map[string]string always encodes
+	row := []string{c.ID, string(c.Type), string(c.Status), c.KYCStatus, c.ExternalID, c.Email, c.FirstName, c.LastName,
+		c.BusinessName, c.Phone, c.BirthDate, c.TaxID, c.Country, a.Line1, a.Line2, a.City, a.State, a.PostalCode,
+		a.Country, c.Note, string(meta), rfc3339(c.CreatedAt), rfc3339(c.UpdatedAt)}
+	for i, v := range row {
+		row[i] = csvSafe(v)
+	}
+	return row
+}
+
+// csvSafe defuses formula injection: a spreadsheet runs a cell that starts with
+// = + - @ (or a tab or carriage return before one) as a formula, so such a cell is
+// prefixed with a single quote (OWASP "CSV Injection"). E.164 phones start with +
+// and therefore export as '+234…; the quote is visible in a text editor only.
+func csvSafe(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
+}
+
+// exportCustomers streams every matching customer as CSV (API.md §4). The first
+// batch is read before the response starts, so a failing database is still a
+// proper error; later batches are read by keyset pagination while the body
+// streams, each in its own short query, so nothing is loaded in full and no
+// transaction stays open for the length of the download.
+func (s *Server) exportCustomers(c *fiber.Ctx) error {
+	f, err := ledger.ParseCustomerFilter(func(k string) string { return c.Query(k) })
+	if err != nil {
+		return err
+	}
+	p, _ := principalFrom(c)
+	business, reqID := p.business.ID, requestID(c)
+	ctx, cancel := s.requestContext(c)
+	first, err := s.store.FindCustomers(ctx, business, f, ledger.Page{Limit: exportBatchSize})
+	cancel()
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="customers.csv"`)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Status(fiber.StatusOK)
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		if err := s.streamCustomers(w, business, f, first); err != nil {
+			s.log.Warn("customer export stopped", "request_id", reqID, "err", err.Error())
+		}
+	})
+	return nil
+}
+
+// streamCustomers writes the header and every batch, flushing after each so the
+// client receives rows as they are read. It stops at the first write error (the
+// client went away) or query error; the status line is already sent by then.
+func (s *Server) streamCustomers(w *bufio.Writer, business string, f ledger.CustomerFilter, batch []ledger.Customer) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(customerCSVHeader); err != nil {
+		return err
+	}
+	for {
+		more := len(batch) > exportBatchSize
+		if more {
+			batch = batch[:exportBatchSize]
+		}
+		for _, cu := range batch {
+			if err := cw.Write(customerCSVRow(cu)); err != nil {
+				return err
+			}
+		}
+		cw.Flush()
+		if err := cw.Error(); err != nil {
+			return err
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+		last := batch[len(batch)-1]
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+		var err error
+		batch, err = s.store.FindCustomers(ctx, business, f, ledger.Page{Limit: exportBatchSize,
+			After: &ledger.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}})
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+type auditEntryDTO struct {
+	Object     string `json:"object"`
+	RequestID  string `json:"request_id"`
+	Method     string `json:"method"`
+	Path       string `json:"path"`
+	KeyID      string `json:"key_id"`
+	StatusCode int    `json:"status_code"`
+	CreatedAt  string `json:"created_at"`
+}
+
+// customerAuditLog lists the mutating requests that touched one customer, newest
+// first, including refused ones.
+func (s *Server) customerAuditLog(c *fiber.Ctx) error {
+	page, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	p, _ := principalFrom(c)
+	ctx, cancel := s.requestContext(c)
+	defer cancel()
+	cust, err := s.store.FindCustomer(ctx, p.business.ID, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	entries, err := s.store.FindAuditLog(ctx, p.business.ID, cust.ID, page)
+	if err != nil {
+		return err
+	}
+	next := ""
+	if len(entries) > page.Limit {
+		entries = entries[:page.Limit]
+		last := entries[len(entries)-1]
+		next = encodeCursor(last.CreatedAt, strconv.FormatInt(last.ID, 10))
+	}
+	out := make([]auditEntryDTO, len(entries))
+	for i, e := range entries {
+		out[i] = auditEntryDTO{Object: "audit_entry", RequestID: e.RequestID, Method: e.Method, Path: e.Path,
+			KeyID: e.KeyID, StatusCode: e.StatusCode, CreatedAt: rfc3339(e.CreatedAt)}
+	}
+	return okList(c, "Audit log retrieved", out, page.Limit, next)
 }

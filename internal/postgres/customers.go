@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -156,4 +158,107 @@ func (t *Tx) UpdateCustomer(ctx context.Context, c ledger.Customer) error {
 		return e
 	}
 	return translate(err)
+}
+
+// customerSearchExpr is the text `q` searches: the exact expression of the trigram
+// index customers_search_trgm (migration 20261122000400), so the planner can use it.
+const customerSearchExpr = `lower(coalesce(email, '') || ' ' || coalesce(first_name, '') || ' ' || coalesce(last_name, '') || ' ' ||
+		coalesce(business_name, '') || ' ' || coalesce(phone, '') || ' ' || coalesce(external_id, ''))`
+
+// likeEscaper makes user input literal inside a LIKE pattern (backslash is the
+// default escape character).
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// SearchPattern returns the LIKE pattern for q: a lowercased, escaped substring.
+func SearchPattern(q string) string {
+	return "%" + likeEscaper.Replace(strings.ToLower(q)) + "%"
+}
+
+// customerQuery builds the filtered, keyset-paginated select of a customer list,
+// newest first. It selects one row more than the page to tell whether another
+// page exists.
+func customerQuery(db bun.IDB, business string, f ledger.CustomerFilter, page ledger.Page, rows *[]customerRow) *bun.SelectQuery {
+	q := db.NewSelect().Model(rows).Where("business_id = ?", business)
+	if f.Query != "" {
+		q = q.Where(customerSearchExpr+" LIKE ?", SearchPattern(f.Query))
+	}
+	if f.Type != "" {
+		q = q.Where("type = ?", string(f.Type))
+	}
+	if f.Status != "" {
+		q = q.Where("status = ?", string(f.Status))
+	}
+	if f.KYCStatus != "" {
+		q = q.Where("kyc_status = ?", f.KYCStatus)
+	}
+	if f.Email != "" {
+		q = q.Where("email = ?", f.Email)
+	}
+	if f.ExternalID != "" {
+		q = q.Where("external_id = ?", f.ExternalID)
+	}
+	if f.CreatedAfter != nil {
+		q = q.Where("created_at > ?", *f.CreatedAfter)
+	}
+	if f.CreatedBefore != nil {
+		q = q.Where("created_at < ?", *f.CreatedBefore)
+	}
+	if c := page.After; c != nil {
+		q = q.Where("(created_at, id) < (?, ?)", c.CreatedAt, c.ID)
+	}
+	return q.OrderExpr("created_at DESC, id DESC").Limit(int64(page.Limit + 1))
+}
+
+// FindCustomers returns up to page.Limit+1 customers of business matching f, newest
+// first, strictly after page.After: the caller shows Limit and knows from the extra
+// row that another page exists.
+func (s *Store) FindCustomers(ctx context.Context, business string, f ledger.CustomerFilter, page ledger.Page) ([]ledger.Customer, error) {
+	var rows []customerRow
+	if err := customerQuery(s.db, business, f, page, &rows).Scan(ctx); err != nil {
+		return nil, translate(err)
+	}
+	out := make([]ledger.Customer, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, nil
+}
+
+// CustomerSearchSQL returns the SQL of a list query, for EXPLAIN in tests and
+// benchmarks.
+func (s *Store) CustomerSearchSQL(business string, f ledger.CustomerFilter, page ledger.Page) string {
+	var rows []customerRow
+	return customerQuery(s.db, business, f, page, &rows).String()
+}
+
+// AuditEntry is one recorded request against a customer.
+type AuditEntry struct {
+	ID         int64
+	RequestID  string
+	Method     string
+	Path       string
+	KeyID      string
+	StatusCode int
+	CreatedAt  time.Time
+}
+
+// FindAuditLog returns up to page.Limit+1 audit entries of one customer, newest
+// first. The cursor id is the entry's numeric id in decimal.
+func (s *Store) FindAuditLog(ctx context.Context, business, customer string, page ledger.Page) ([]AuditEntry, error) {
+	q := s.db.NewSelect().Table("audit_log").
+		Column("id", "request_id", "method", "path", "key_id", "status_code", "created_at").
+		Where("business_id = ? AND customer_id = ?", business, customer)
+	if c := page.After; c != nil {
+		id, err := strconv.ParseInt(c.ID, 10, 64)
+		if err != nil {
+			return nil, ledger.ParamErrorf(ledger.CodeValidation, "cursor", "cursor is not valid; use next_cursor from a previous page")
+		}
+		q = q.Where("(created_at, id) < (?, ?)", c.CreatedAt, id)
+	}
+	var out []AuditEntry
+	err := q.OrderExpr("created_at DESC, id DESC").Limit(int64(page.Limit+1)).Scan(ctx, &out)
+	for i := range out {
+		out[i].CreatedAt = out[i].CreatedAt.UTC()
+	}
+	return out, translate(err)
 }
