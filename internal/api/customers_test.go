@@ -428,7 +428,7 @@ func TestCustomerSearchAndFilters(t *testing.T) {
 		{"q=crm-00", []string{ada}},
 		{"q=rockets", []string{acme}},
 		{"q=100%25", []string{acme}},
-		{"q=%25", []string{acme}}, // % is literal, not a wildcard
+		{"q=%25", []string{acme}},  // % is literal, not a wildcard
 		{"q=t_r", []string{linus}}, // _ is literal too
 		{"q=l_v", nil},             // unescaped, it would match "lov"elace
 		{"q=a", []string{linus, grace, acme, ada}},

@@ -1,0 +1,161 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tallyhq/tally/internal/pgtest"
+	"github.com/tallyhq/tally/internal/postgres"
+	"github.com/tallyhq/tally/ledger"
+)
+
+// loadCustomers inserts n customers into business with one INSERT … SELECT
+// generate_series: emails user<g>@<domain>, varied names, E.164 phones and
+// external ids, one second apart (row 1 newest). It refreshes the planner's
+// statistics and deletes the rows when the test ends.
+func loadCustomers(tb testing.TB, business string, n int) {
+	tb.Helper()
+	ctx := context.Background()
+	db := pgtest.DB(tb).DB
+	_, err := db.ExecContext(ctx, `INSERT INTO customers (business_id, id, type, email, first_name, last_name, phone, external_id, created_at, updated_at)
+		SELECT $1, 'CUS_' || lpad(upper(to_hex(g)), 26, '0'), 'individual',
+			'user' || g || '@' || (ARRAY['gmail.com', 'yahoo.com', 'corp.example', 'mail.ng'])[g % 4 + 1],
+			(ARRAY['Ada', 'Grace', 'Linus', 'Chidi', 'Amara', 'Tunde', 'Zainab', 'Kofi'])[g % 8 + 1],
+			initcap(substr(md5(g::text), 1, 8)),
+			'+234' || (8000000000 + g), 'ext-' || g,
+			timestamptz '2026-01-01' - g * interval '1 second', now()
+		FROM generate_series(1, $2::int) g`, business, n)
+	if err != nil {
+		tb.Fatalf("load %d customers: %v", n, err)
+	}
+	if _, err := db.ExecContext(ctx, `ANALYZE customers`); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if _, err := db.ExecContext(context.Background(), `DELETE FROM customers WHERE business_id = $1`, business); err != nil {
+			tb.Errorf("clean up: %v", err)
+		}
+	})
+}
+
+// planNode is the part of EXPLAIN (FORMAT JSON) the tests read.
+type planNode struct {
+	NodeType  string     `json:"Node Type"`
+	IndexName string     `json:"Index Name"`
+	Plans     []planNode `json:"Plans"`
+}
+
+// explain returns every (node type, index name) of the plan of query.
+func explain(tb testing.TB, query string) []string {
+	tb.Helper()
+	var raw []byte
+	if err := pgtest.DB(tb).DB.QueryRowContext(context.Background(), "EXPLAIN (FORMAT JSON) "+query).Scan(&raw); err != nil {
+		tb.Fatalf("explain: %v\n%s", err, query)
+	}
+	var out []struct{ Plan planNode }
+	if err := json.Unmarshal(raw, &out); err != nil {
+		tb.Fatal(err)
+	}
+	var nodes []string
+	stack := []planNode{out[0].Plan}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		nodes = append(nodes, n.NodeType+" on "+n.IndexName)
+		stack = append(stack, n.Plans...)
+	}
+	return nodes
+}
+
+// TestCustomerSearchUsesTrigramIndex proves that `q` is served by the trigram
+// index: with 20,000 customers in one business and fresh statistics, the plan of
+// the list query for an email fragment is a Bitmap Index Scan on
+// customers_search_trgm, not a scan of the business's customers.
+func TestCustomerSearchUsesTrigramIndex(t *testing.T) {
+	t.Parallel()
+	b, _ := pgtest.Business(t, ledger.ModeSandbox)
+	loadCustomers(t, b.ID, 20000)
+	store := pgtest.Store(t)
+	for _, q := range []string{"user12345@", "ext-1999", "+2348000017123", "USER776@GMAIL"} {
+		query := store.CustomerSearchSQL(b.ID, ledger.CustomerFilter{Query: q}, ledger.Page{Limit: 20})
+		nodes := explain(t, query)
+		if !slices.Contains(nodes, "Bitmap Index Scan on customers_search_trgm") {
+			t.Fatalf("q=%s: plan %v does not use customers_search_trgm\n%s", q, nodes, query)
+		}
+		got, err := store.FindCustomers(context.Background(), b.ID, ledger.CustomerFilter{Query: q}, ledger.Page{Limit: 20})
+		if err != nil || len(got) == 0 {
+			t.Fatalf("q=%s: %d rows, %v", q, len(got), err)
+		}
+	}
+	// An exact email filter uses its B-tree.
+	nodes := explain(t, store.CustomerSearchSQL(b.ID, ledger.CustomerFilter{Email: "user42@mail.ng"}, ledger.Page{Limit: 20}))
+	if !slices.ContainsFunc(nodes, func(n string) bool {
+		return n == "Index Scan on customers_business_email" || n == "Bitmap Index Scan on customers_business_email"
+	}) {
+		t.Fatalf("email filter plan %v does not use customers_business_email", nodes)
+	}
+}
+
+// TestCustomerSearchLatency loads TALLY_BENCH_CUSTOMERS customers (e.g. 1000000)
+// into one business and reports p50/p99 of: the first page of a search for an
+// email fragment, a deep page of the unfiltered list via cursor, and a deep page
+// of a broad search (every customer matches) via cursor. It is skipped unless the
+// variable is set, so `make test` stays fast; run it on its own database:
+//
+//	TALLY_BENCH_CUSTOMERS=1000000 go test -count=1 -run CustomerSearchLatency -v -timeout 60m ./internal/postgres/
+func TestCustomerSearchLatency(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("TALLY_BENCH_CUSTOMERS"))
+	if n <= 0 {
+		t.Skip("set TALLY_BENCH_CUSTOMERS=1000000 to run")
+	}
+	ctx := context.Background()
+	b, _ := pgtest.Business(t, ledger.ModeSandbox)
+	start := time.Now()
+	loadCustomers(t, b.ID, n)
+	t.Logf("loaded %d customers into one business in %s", n, time.Since(start).Round(time.Millisecond))
+	store := pgtest.Store(t)
+	const runs, limit = 300, 20
+
+	var deep ledger.Cursor
+	err := pgtest.DB(t).DB.QueryRowContext(ctx, `SELECT created_at, id FROM customers WHERE business_id = $1
+		ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT 1`, b.ID, n*9/10).Scan(&deep.CreatedAt, &deep.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	cases := []struct {
+		name   string
+		filter func() ledger.CustomerFilter
+		after  *ledger.Cursor
+	}{
+		{"first page, q=<email fragment>", func() ledger.CustomerFilter {
+			return ledger.CustomerFilter{Query: fmt.Sprintf("user%d@", 1+rng.IntN(n))}
+		}, nil},
+		{"deep page (90%) via cursor, no filter", func() ledger.CustomerFilter { return ledger.CustomerFilter{} }, &deep},
+		{"deep page (90%) via cursor, q=user (all match)", func() ledger.CustomerFilter { return ledger.CustomerFilter{Query: "user"} }, &deep},
+	}
+	for _, c := range cases {
+		t.Logf("plan %s: %v", c.name, explain(t, store.CustomerSearchSQL(b.ID, c.filter(), ledger.Page{Limit: limit, After: c.after})))
+		var took []time.Duration
+		for i := 0; i < runs; i++ {
+			f := c.filter()
+			t0 := time.Now()
+			rows, err := store.FindCustomers(ctx, b.ID, f, ledger.Page{Limit: limit, After: c.after})
+			took = append(took, time.Since(t0))
+			if err != nil || len(rows) == 0 {
+				t.Fatalf("%s: %d rows, %v", c.name, len(rows), err)
+			}
+		}
+		slices.Sort(took)
+		t.Logf("%-48s n=%d runs=%d p50=%s p99=%s max=%s", c.name, n, runs,
+			took[runs/2].Round(time.Microsecond), took[runs*99/100].Round(time.Microsecond), took[runs-1].Round(time.Microsecond))
+	}
+	_ = postgres.SearchPattern // the store builds the LIKE pattern; kept visible for readers
+}
