@@ -23,7 +23,7 @@ const (
 func SettlementPurpose(network string) Purpose { return Purpose("settlement:" + network) }
 
 // hotShards is how many balance rows a hot account is spread over.
-const hotShards = 16
+const hotShards = 64
 
 // postingCountMax bounds the postings of one entry.
 const postingCountMax = 16

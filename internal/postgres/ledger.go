@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -37,11 +36,63 @@ type shardKey struct {
 	shard   int16
 }
 
-// Record applies entry e in the transaction: it changes every balance row the
-// entry touches in one global order (account, shard) so concurrent entries cannot
-// deadlock, debits guarded accounts only through a conditional UPDATE (zero rows
-// → insufficient_funds), and appends the entry and its lines. A pending entry also
-// opens a hold. It returns the lines written.
+// recordSQL applies one entry in ONE statement (DESIGN.md §3): it upserts every
+// balance row the entry touches, in the global (account, shard) order so
+// concurrent entries lock rows in the same order and cannot deadlock; a row whose
+// guard fails (a guarded account would drop below zero available, or a hold's
+// pending sums would go negative) is locked but left unchanged and not returned,
+// and a freshly inserted row that breaks a guard fails the ok check.
+// Only when every row changed are the entry, its lines and its hold written; the
+// caller otherwise rolls back the transaction (or savepoint), undoing the rows
+// that did change. available_after of a guarded account's line is the account's
+// final available balance less the deltas of its later lines in the entry.
+const recordSQL = `WITH bal AS (
+	INSERT INTO ledger_balances AS b (business_id, owner_id, purpose, currency, shard, normal_side, may_go_negative,
+		debits_posted, credits_posted, debits_pending, credits_pending)
+	SELECT $1, d.owner_id, d.purpose, d.currency, d.shard, d.normal_side, d.may_go_negative, d.dp, d.cp, d.dpend, d.cpend
+	FROM unnest($2::text[], $3::text[], $4::text[], $5::int2[], $6::text[], $7::bool[], $8::numeric[], $9::numeric[],
+		$10::numeric[], $11::numeric[]) WITH ORDINALITY
+		AS d(owner_id, purpose, currency, shard, normal_side, may_go_negative, dp, cp, dpend, cpend, ord)
+	ORDER BY d.ord
+	ON CONFLICT (business_id, owner_id, purpose, currency, shard) DO UPDATE SET
+		debits_posted = b.debits_posted + EXCLUDED.debits_posted,
+		credits_posted = b.credits_posted + EXCLUDED.credits_posted,
+		debits_pending = b.debits_pending + EXCLUDED.debits_pending,
+		credits_pending = b.credits_pending + EXCLUDED.credits_pending
+	WHERE (b.may_go_negative OR b.credits_posted + EXCLUDED.credits_posted - b.debits_posted - EXCLUDED.debits_posted
+			- b.debits_pending - EXCLUDED.debits_pending >= 0)
+		AND b.debits_pending + EXCLUDED.debits_pending >= 0 AND b.credits_pending + EXCLUDED.credits_pending >= 0
+	RETURNING b.owner_id, b.purpose, b.currency, b.shard, b.credits_posted - b.debits_posted - b.debits_pending AS available,
+		b.may_go_negative, b.debits_pending, b.credits_pending
+), ok AS (
+	-- Every row changed, and none that was freshly inserted broke a guard (a debit
+	-- to an account that did not exist yet inserts it below zero).
+	SELECT count(*) = $12 AND coalesce(bool_and((may_go_negative OR available >= 0)
+		AND debits_pending >= 0 AND credits_pending >= 0), false) AS ok FROM bal
+), ent AS (
+	INSERT INTO ledger_entries (business_id, id, kind, phase, pending_id, resource_id, description, created_at)
+	SELECT $1, $13, $14, $15, $16, $17, $18, $19 FROM ok WHERE ok.ok
+), hold AS (
+	INSERT INTO ledger_holds (business_id, entry_id, created_at, updated_at)
+	SELECT $1, $13, $19, $19 FROM ok WHERE ok.ok AND $15 = 'pending'
+), lin AS (
+	INSERT INTO ledger_lines (business_id, id, entry_id, posting, owner_id, purpose, currency, shard, type, direction,
+		phase, amount, available_after, visible, resource_id, description, created_at)
+	SELECT $1, l.id, $13, l.posting, l.owner_id, l.purpose, l.currency, l.shard, l.type, l.direction, $15, l.amount,
+		CASE WHEN l.later IS NULL THEN NULL ELSE bal.available - l.later END, l.visible, $17, $18, $19
+	FROM unnest($20::text[], $21::int2[], $22::text[], $23::text[], $24::text[], $25::int2[], $26::text[], $27::text[],
+		$28::numeric[], $29::numeric[], $30::bool[])
+		AS l(id, posting, owner_id, purpose, currency, shard, type, direction, amount, later, visible)
+	LEFT JOIN bal ON bal.owner_id = l.owner_id AND bal.purpose = l.purpose AND bal.currency = l.currency AND bal.shard = l.shard
+	WHERE (SELECT ok FROM ok)
+	RETURNING id, available_after
+)
+SELECT id, available_after FROM lin`
+
+// Record applies entry e in the transaction with one statement (recordSQL):
+// guarded accounts never drop below zero available (insufficient_funds), hot
+// accounts are credited on one of their shard rows, accounts are created on first
+// use, and a pending entry opens a hold. It returns the lines written.
 func (t *Tx) Record(ctx context.Context, e ledger.Entry) ([]Line, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
@@ -77,134 +128,84 @@ func (t *Tx) Record(ctx context.Context, e ledger.Entry) ([]Line, error) {
 		}
 		return keys[i].shard < keys[j].shard
 	})
-	finalAvail := map[ledger.Account]decimal.Decimal{}
-	for _, k := range keys {
-		avail, err := t.applyDelta(ctx, e.Business, k, deltas[k])
-		if err != nil {
-			return nil, err
+	n := len(keys)
+	bOwner, bPurpose, bCur, bNormal := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	bShard, bMay := make([]int16, n), make([]bool, n)
+	bDP, bCP, bDPend, bCPend := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	for i, k := range keys {
+		d := deltas[k]
+		bOwner[i], bPurpose[i], bCur[i], bShard[i] = k.account.Owner, string(k.account.Purpose), k.account.Currency, k.shard
+		bNormal[i], bMay[i] = string(k.account.NormalSide()), !k.account.Guarded()
+		bDP[i], bCP[i], bDPend[i], bCPend[i] = d.DebitsPosted.String(), d.CreditsPosted.String(), d.DebitsPending.String(), d.CreditsPending.String()
+	}
+	m := len(lines)
+	lID, lOwner, lPurpose, lCur, lType, lDir := make([]string, m), make([]string, m), make([]string, m), make([]string, m), make([]string, m), make([]string, m)
+	lPosting, lShard := make([]int16, m), make([]int16, m)
+	lAmount, lLater := make([]string, m), make([]*string, m)
+	lVisible := make([]bool, m)
+	later := map[ledger.Account]decimal.Decimal{}
+	for i := m - 1; i >= 0; i-- { // walk backwards to sum the deltas of later lines
+		l := lines[i]
+		lID[i], lOwner[i], lPurpose[i], lCur[i] = l.ID, l.Account.Owner, string(l.Account.Purpose), l.Account.Currency
+		lType[i], lDir[i], lPosting[i], lShard[i] = string(l.Type), string(l.Direction), int16(l.Posting), l.Shard
+		lAmount[i], lVisible[i] = l.Amount.String(), l.Visible
+		if l.Account.Guarded() {
+			v := later[l.Account].String()
+			lLater[i] = &v
+			later[l.Account] = later[l.Account].Add(ledger.Delta(l.Direction, l.Phase, l.Amount).Available())
 		}
-		if k.account.Guarded() {
-			finalAvail[k.account] = avail
-		}
 	}
-	// available_after of each line: walk the entry's lines from the balance before it.
-	running := map[ledger.Account]decimal.Decimal{}
-	for a, end := range finalAvail {
-		running[a] = end.Sub(deltas[shardKey{a, 0}].Available())
-	}
-	for i := range lines {
-		l := &lines[i]
-		if !l.Account.Guarded() {
-			continue
-		}
-		v := running[l.Account].Add(ledger.Delta(l.Direction, l.Phase, l.Amount).Available())
-		running[l.Account] = v
-		l.AvailableAfter = &v
-	}
-	if err := t.insertEntry(ctx, e, lines); err != nil {
-		return nil, err
-	}
-	return lines, nil
-}
-
-// applyDelta changes one balance row. A change that lowers a guarded account's
-// available balance is one conditional UPDATE; anything else is an upsert, which
-// also creates the account on first use. It returns the row's available balance.
-func (t *Tx) applyDelta(ctx context.Context, business string, k shardKey, d ledger.Balance) (decimal.Decimal, error) {
-	var avail decimal.Decimal
-	a := k.account
-	if a.Guarded() && d.Available().IsNegative() {
-		err := t.tx.Tx.QueryRowContext(ctx, `UPDATE ledger_balances SET
-				debits_posted = debits_posted + $5, credits_posted = credits_posted + $6,
-				debits_pending = debits_pending + $7, credits_pending = credits_pending + $8
-			WHERE business_id = $1 AND owner_id = $2 AND purpose = $3 AND currency = $4 AND shard = 0
-				AND credits_posted - debits_posted - debits_pending + $9 >= 0
-				AND debits_pending + $7 >= 0 AND credits_pending + $8 >= 0
-			RETURNING credits_posted - debits_posted - debits_pending`,
-			business, a.Owner, string(a.Purpose), a.Currency,
-			d.DebitsPosted, d.CreditsPosted, d.DebitsPending, d.CreditsPending, d.Available()).Scan(&avail)
-		if errors.Is(err, sql.ErrNoRows) {
-			return avail, ledger.Errorf(ledger.CodeInsufficientFunds, "insufficient funds: the available %s balance is too low", a.Currency)
-		}
-		return avail, translate(err)
-	}
-	if d.DebitsPending.IsNegative() || d.CreditsPending.IsNegative() || d.DebitsPosted.IsNegative() || d.CreditsPosted.IsNegative() {
-		// Posting or voiding a hold: the row exists and its pending sums must cover it.
-		err := t.tx.Tx.QueryRowContext(ctx, `UPDATE ledger_balances SET
-				debits_posted = debits_posted + $5, credits_posted = credits_posted + $6,
-				debits_pending = debits_pending + $7, credits_pending = credits_pending + $8
-			WHERE business_id = $1 AND owner_id = $2 AND purpose = $3 AND currency = $4 AND shard = $9
-				AND debits_pending + $7 >= 0 AND credits_pending + $8 >= 0
-			RETURNING credits_posted - debits_posted - debits_pending`,
-			business, a.Owner, string(a.Purpose), a.Currency,
-			d.DebitsPosted, d.CreditsPosted, d.DebitsPending, d.CreditsPending, k.shard).Scan(&avail)
-		if errors.Is(err, sql.ErrNoRows) {
-			panic(fmt.Sprintf("ledger: ending a hold would drive pending sums of %s shard %d negative", a, k.shard))
-		}
-		return avail, translate(err)
-	}
-	err := t.tx.Tx.QueryRowContext(ctx, `INSERT INTO ledger_balances AS b (business_id, owner_id, purpose, currency, shard,
-			normal_side, may_go_negative, debits_posted, credits_posted, debits_pending, credits_pending)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-		ON CONFLICT (business_id, owner_id, purpose, currency, shard) DO UPDATE SET
-			debits_posted = b.debits_posted + EXCLUDED.debits_posted,
-			credits_posted = b.credits_posted + EXCLUDED.credits_posted,
-			debits_pending = b.debits_pending + EXCLUDED.debits_pending,
-			credits_pending = b.credits_pending + EXCLUDED.credits_pending
-		RETURNING b.credits_posted - b.debits_posted - b.debits_pending`,
-		business, a.Owner, string(a.Purpose), a.Currency, k.shard, string(a.NormalSide()), !a.Guarded(),
-		d.DebitsPosted, d.CreditsPosted, d.DebitsPending, d.CreditsPending).Scan(&avail)
-	if constraint(err, "23514") == "ledger_balances_guarded" {
-		return avail, ledger.Errorf(ledger.CodeInsufficientFunds, "insufficient funds: the available %s balance is too low", a.Currency)
-	}
-	return avail, translate(err)
-}
-
-func (t *Tx) insertEntry(ctx context.Context, e ledger.Entry, lines []Line) error {
 	var pendingID *string
 	if e.PendingID != "" {
 		pendingID = &e.PendingID
 	}
-	if _, err := t.tx.Tx.ExecContext(ctx, `INSERT INTO ledger_entries (business_id, id, kind, phase, pending_id, resource_id, description, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		e.Business, e.ID, e.Kind, string(e.Phase), pendingID, e.ResourceID, e.Description, e.CreatedAt); err != nil {
-		return translate(err)
+	rows, err := t.tx.Tx.QueryContext(ctx, recordSQL, e.Business,
+		bOwner, bPurpose, bCur, bShard, bNormal, bMay, bDP, bCP, bDPend, bCPend, n,
+		e.ID, e.Kind, string(e.Phase), pendingID, e.ResourceID, e.Description, e.CreatedAt,
+		lID, lPosting, lOwner, lPurpose, lCur, lShard, lType, lDir, lAmount, lLater, lVisible)
+	if err != nil {
+		return nil, t.recordError(e, err)
 	}
-	var sb strings.Builder
-	sb.WriteString(`INSERT INTO ledger_lines (business_id, id, entry_id, posting, owner_id, purpose, currency, shard, type,
-		direction, phase, amount, available_after, visible, resource_id, description, created_at) VALUES `)
-	const cols = 17
-	args := make([]any, 0, cols*len(lines))
-	for i, l := range lines {
-		if i > 0 {
-			sb.WriteString(", ")
+	defer rows.Close()
+	after := make(map[string]decimal.NullDecimal, m)
+	for rows.Next() {
+		var id string
+		var a decimal.NullDecimal
+		if err := rows.Scan(&id, &a); err != nil {
+			return nil, translate(err)
 		}
-		sb.WriteByte('(')
-		for c := 1; c <= cols; c++ {
-			if c > 1 {
-				sb.WriteString(", ")
-			}
-			fmt.Fprintf(&sb, "$%d", i*cols+c)
-		}
-		sb.WriteByte(')')
-		var after any
-		if l.AvailableAfter != nil {
-			after = *l.AvailableAfter
-		}
-		args = append(args, e.Business, l.ID, l.EntryID, l.Posting, l.Account.Owner, string(l.Account.Purpose),
-			l.Account.Currency, l.Shard, string(l.Type), string(l.Direction), string(l.Phase), l.Amount, after,
-			l.Visible, l.ResourceID, l.Description, l.CreatedAt)
+		after[id] = a
 	}
-	if _, err := t.tx.Tx.ExecContext(ctx, sb.String(), args...); err != nil {
-		return translate(err)
+	if err := rows.Err(); err != nil {
+		return nil, t.recordError(e, err)
 	}
-	if e.Phase == ledger.PhasePending {
-		if _, err := t.tx.Tx.ExecContext(ctx, `INSERT INTO ledger_holds (business_id, entry_id, created_at, updated_at) VALUES ($1, $2, $3, $3)`,
-			e.Business, e.ID, e.CreatedAt); err != nil {
-			return translate(err)
+	if len(after) == 0 {
+		// A guard failed: nothing of the entry was written; the caller rolls back.
+		if e.PendingID != "" {
+			panic(fmt.Sprintf("ledger: ending hold %s would drive pending sums negative", e.PendingID))
+		}
+		return nil, insufficient(e)
+	}
+	for i := range lines {
+		if a := after[lines[i].ID]; a.Valid {
+			v := a.Decimal
+			lines[i].AvailableAfter = &v
 		}
 	}
-	return nil
+	return lines, nil
+}
+
+func insufficient(e ledger.Entry) error {
+	return ledger.Errorf(ledger.CodeInsufficientFunds, "insufficient funds: the available %s balance is too low", e.Postings[0].Debit.Currency)
+}
+
+// recordError maps the statement's failure: a new guarded account that would
+// start below zero trips the table's guard constraint.
+func (t *Tx) recordError(e ledger.Entry, err error) error {
+	if constraint(err, "23514") == "ledger_balances_guarded" {
+		return insufficient(e)
+	}
+	return translate(err)
 }
 
 // PostHold posts hold holdID in full; VoidHold releases it in full. The hold's

@@ -1,0 +1,100 @@
+package postgres_test
+
+import (
+	"context"
+	"math/rand"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tallyhq/tally/internal/pgtest"
+	"github.com/tallyhq/tally/ledger"
+)
+
+// benchAccounts is how many funded customers the benchmarks spread over.
+const benchAccounts = 1000
+
+// benchParallelism × GOMAXPROCS goroutines run at once (32 on a 2-core machine).
+func benchParallelism() int {
+	p := 32 / testingProcs()
+	if p < 1 {
+		p = 1
+	}
+	return p
+}
+
+func fundedAccounts(b *testing.B, currency string) (ledger.Business, []string) {
+	b.Helper()
+	biz, _ := pgtest.Business(b, ledger.ModeLive)
+	s := pgtest.Store(b)
+	ids := make([]string, benchAccounts)
+	// One entry funds a batch of accounts, so setup stays fast.
+	for start := 0; start < benchAccounts; start += 16 {
+		e := ledger.Entry{ID: ledger.NewID(ledger.PrefixEntry), Business: biz.ID, Kind: "adjustment", Phase: ledger.PhasePosted}
+		for i := start; i < start+16 && i < benchAccounts; i++ {
+			ids[i] = ledger.NewID(ledger.PrefixCustomer)
+			e.Postings = append(e.Postings, ledger.Posting{Debit: ledger.BusinessAccount(biz.ID, ledger.SettlementPurpose("bench"), currency),
+				Credit: main(ids[i], currency), Amount: dec("1000000"), Type: ledger.LineAdjustment})
+		}
+		if _, err := record(b, s, e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return biz, ids
+}
+
+// BenchmarkTransfers: transfers between random pairs of 1,000 accounts, each one
+// database transaction, 32 at a time. The uncontended anchor.
+func BenchmarkTransfers(b *testing.B) {
+	biz, ids := fundedAccounts(b, "USD")
+	s := pgtest.Store(b)
+	var seed atomic.Int64
+	b.SetParallelism(benchParallelism())
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		rng := rand.New(rand.NewSource(seed.Add(1)))
+		for pb.Next() {
+			i, j := rng.Intn(benchAccounts), rng.Intn(benchAccounts)
+			if i == j {
+				j = (j + 1) % benchAccounts
+			}
+			if _, err := record(b, s, transfer(biz.ID, ids[i], ids[j], "USD", "0.01")); err != nil {
+				b.Error(err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transfers/s")
+}
+
+// BenchmarkPayoutsHotFee: payouts from random accounts, every one crediting the
+// business's ONE fee account (and its one settlement account), 32 at a time. The
+// hot-account strategy (sharded balance rows) must keep this near the anchor.
+func BenchmarkPayoutsHotFee(b *testing.B) {
+	biz, ids := fundedAccounts(b, "USDT")
+	s := pgtest.Store(b)
+	settle := ledger.BusinessAccount(biz.ID, ledger.SettlementPurpose("tron"), "USDT")
+	fees := ledger.BusinessAccount(biz.ID, ledger.PurposeFees, "USDT")
+	var seed atomic.Int64
+	b.SetParallelism(benchParallelism())
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		rng := rand.New(rand.NewSource(seed.Add(1)))
+		for pb.Next() {
+			payer := ids[rng.Intn(benchAccounts)]
+			e := ledger.Entry{ID: ledger.NewID(ledger.PrefixEntry), Business: biz.ID, Kind: "payout", Phase: ledger.PhasePosted,
+				Postings: []ledger.Posting{
+					{Debit: main(payer, "USDT"), Credit: settle, Amount: dec("0.01"), Type: ledger.LinePayout},
+					{Debit: main(payer, "USDT"), Credit: fees, Amount: dec("0.000001"), Type: ledger.LinePayoutFee},
+				}}
+			if _, err := record(b, s, e); err != nil {
+				b.Error(err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "payouts/s")
+	b.StopTimer()
+	_, violations, err := s.Verify(context.Background(), biz.ID, nil)
+	if err != nil || len(violations) > 0 {
+		b.Fatalf("verify after benchmark: %v %v", err, violations)
+	}
+}
+
