@@ -97,4 +97,3 @@ func BenchmarkPayoutsHotFee(b *testing.B) {
 		b.Fatalf("verify after benchmark: %v %v", err, violations)
 	}
 }
-
