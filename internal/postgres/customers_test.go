@@ -70,8 +70,21 @@ type planNode struct {
 // explain returns every (node type, index name) of the plan of query.
 func explain(tb testing.TB, query string) []string {
 	tb.Helper()
+	// With only 20,000 rows a sequential scan is a fair choice for the planner, so
+	// the test takes sequential scans off the table: what it proves is that the
+	// query's expression matches the index (the usual way such an index silently
+	// stops being used). The 1,000,000-row benchmark shows the natural plan.
+	ctx := context.Background()
+	tx, err := pgtest.DB(tb).DB.BeginTx(ctx, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+		tb.Fatal(err)
+	}
 	var raw []byte
-	if err := pgtest.DB(tb).DB.QueryRowContext(context.Background(), "EXPLAIN (FORMAT JSON) "+query).Scan(&raw); err != nil {
+	if err := tx.QueryRowContext(ctx, "EXPLAIN (FORMAT JSON) "+query).Scan(&raw); err != nil {
 		tb.Fatalf("explain: %v\n%s", err, query)
 	}
 	var out []struct{ Plan planNode }
@@ -89,10 +102,11 @@ func explain(tb testing.TB, query string) []string {
 	return nodes
 }
 
-// TestCustomerSearchUsesTrigramIndex proves that `q` is served by the trigram
-// index: with 20,000 customers in one business and fresh statistics, the plan of
-// the list query for an email fragment is a Bitmap Index Scan on
-// customers_search_trgm, not a scan of the business's customers.
+// TestCustomerSearchUsesTrigramIndex proves that `q` can be served by the trigram
+// index: with 20,000 customers in one business and sequential scans disabled, the
+// plan of the list query for an email fragment is a Bitmap Index Scan on
+// customers_search_trgm (a query whose expression drifted from the index's would
+// fall back to scanning every customer of the business).
 func TestCustomerSearchUsesTrigramIndex(t *testing.T) {
 	t.Parallel()
 	b, _ := pgtest.Business(t, ledger.ModeSandbox)
