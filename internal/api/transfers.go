@@ -88,7 +88,7 @@ func checkRecipient(ctx context.Context, tx *postgres.Tx, business, id, param st
 	if !strings.HasPrefix(id, ledger.PrefixCustomer) {
 		return ledger.ParamErrorf(ledger.CodeProfileNotFound, param, "profile %q not found", id)
 	}
-	cust, err := tx.FindCustomer(ctx, business, id, false)
+	cust, err := tx.ShareLockCustomer(ctx, business, id)
 	if ledger.ErrorCode(err) == ledger.CodeNotFound {
 		return ledger.ParamErrorf(ledger.CodeProfileNotFound, param, "profile %q not found", id)
 	}

@@ -122,6 +122,25 @@ func findCustomer(ctx context.Context, db bun.IDB, business, id string, forUpdat
 	return r.domain(), nil
 }
 
+// ShareLockCustomer reads a customer that money is about to reach, holding a share
+// lock until the transaction ends: closing the customer (which locks the row FOR
+// UPDATE and checks every balance is zero) waits for the credit, so no closed
+// customer ever holds money.
+func (t *Tx) ShareLockCustomer(ctx context.Context, business, id string) (ledger.Customer, error) {
+	if !ledger.ValidID(id, ledger.PrefixCustomer) {
+		return ledger.Customer{}, ledger.Errorf(ledger.CodeNotFound, "customer %q not found", id)
+	}
+	var r customerRow
+	err := t.tx.NewSelect().Model(&r).Where("business_id = ? AND id = ?", business, id).For("SHARE").Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ledger.Customer{}, ledger.Errorf(ledger.CodeNotFound, "customer %q not found", id)
+	}
+	if err != nil {
+		return ledger.Customer{}, translate(err)
+	}
+	return r.domain(), nil
+}
+
 // CreateCustomer inserts c. A taken external_id is customer_exists naming the
 // customer that holds it.
 func (t *Tx) CreateCustomer(ctx context.Context, c ledger.Customer) error {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -124,14 +125,27 @@ func (t *Tx) ReportDeposit(ctx context.Context, r DepositReport) (DepositOutcome
 	if err != nil {
 		return DepositOutcome{}, err
 	}
+	closed := false
+	if strings.HasPrefix(d.ProfileID, ledger.PrefixCustomer) {
+		cust, err := t.ShareLockCustomer(ctx, d.Business, d.ProfileID)
+		if err != nil {
+			return DepositOutcome{}, err
+		}
+		closed = cust.Status == ledger.CustomerClosed
+	}
 	settlement := ledger.BusinessAccount(d.Business, ledger.SettlementPurpose(d.Network), d.Currency)
 	e := ledger.Entry{ID: ledger.NewID(ledger.PrefixEntry), Business: d.Business, Kind: "deposit", ResourceID: d.ID,
 		Description: "Deposit " + d.TxHash, CreatedAt: now, Phase: ledger.PhasePosted,
 		Postings: []ledger.Posting{{Debit: settlement, Credit: ledger.ProfileAccount(d.ProfileID, d.Currency), Amount: d.Amount, Type: ledger.LineDeposit}}}
 	switch {
-	case risky:
-		// Never credited to the profile: held in the business's suspense account for review.
-		d.Status, e.Description = ledger.DepositRejected, "Rejected deposit "+d.TxHash+" (risk-listed source)"
+	case risky, closed:
+		// Never credited to the profile: held in the business's suspense account for
+		// review (a risk-listed source, or a customer that was closed).
+		reason := "risk-listed source"
+		if !risky {
+			reason = "customer closed"
+		}
+		d.Status, e.Description = ledger.DepositRejected, "Rejected deposit "+d.TxHash+" ("+reason+")"
 		e.Postings[0].Credit = ledger.BusinessAccount(d.Business, ledger.PurposeSuspense, d.Currency)
 	case d.Confirmations >= d.RequiredConfirmations:
 		d.Status, d.CompletedAt = ledger.DepositCompleted, &now
