@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/tallyhq/tally/internal/config"
 	"github.com/tallyhq/tally/internal/devdb"
@@ -134,36 +136,53 @@ func projectRoot() (string, error) {
 	}
 }
 
-// demoCmd creates the sandbox demo business on first run (its key is kept in
-// .data/demo.json, which is git-ignored) and prints how to call the API.
+// demoState is what `tally demo` keeps in .data/demo.json (git-ignored) so that
+// every `make run` prints the same working key.
+type demoState struct {
+	BusinessID string `json:"business_id"`
+	SecretKey  string `json:"secret_key"`
+	CustomerID string `json:"customer_id"`
+}
+
+// demoCmd creates the sandbox demo business and one demo customer on first run
+// and prints how to call the API.
 func demoCmd(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	root, err := projectRoot()
 	if err != nil {
 		return err
 	}
 	path := filepath.Join(root, ".data", "demo.json")
-	var id, secret string
+	var st demoState
 	if raw, err := os.ReadFile(path); err == nil {
-		parts := strings.SplitN(strings.TrimSpace(string(raw)), " ", 2)
-		if len(parts) == 2 {
-			id, secret = parts[0], parts[1]
-		}
+		_ = json.Unmarshal(raw, &st)
 	}
 	err = withStore(ctx, cfg, func(s *postgres.Store) error {
-		if id != "" {
-			if _, err := s.Authenticate(ctx, secret); err == nil {
-				return nil
+		if st.SecretKey != "" {
+			if _, err := s.Authenticate(ctx, st.SecretKey); err == nil {
+				if _, err := s.FindCustomer(ctx, st.BusinessID, st.CustomerID); err == nil {
+					return nil
+				}
 			}
 		}
 		b, sk, err := s.CreateBusiness(ctx, "Demo Business", ledger.ModeSandbox)
 		if err != nil {
 			return err
 		}
-		id, secret = b.ID, sk
+		email, first, last := "ada@example.com", "Ada", "Lovelace"
+		cust, err := ledger.NewCustomer(b.ID, ledger.CustomerPatch{Type: ptr("individual"), Email: &email,
+			FirstName: &first, LastName: &last}, time.Now().UTC().Truncate(time.Microsecond))
+		if err != nil {
+			return err
+		}
+		if err := s.InTx(ctx, func(ctx context.Context, tx *postgres.Tx) error { return tx.CreateCustomer(ctx, cust) }); err != nil {
+			return err
+		}
+		st = demoState{BusinessID: b.ID, SecretKey: sk, CustomerID: cust.ID}
+		raw, _ := json.Marshal(st)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return err
 		}
-		return os.WriteFile(path, []byte(id+" "+secret+"\n"), 0o600)
+		return os.WriteFile(path, raw, 0o600)
 	})
 	if err != nil {
 		return err
@@ -173,14 +192,17 @@ func demoCmd(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		base = "http://" + cfg.Addr
 	}
 	fmt.Fprintf(stdout, `
-Tally demo business (sandbox): %s
-Secret key: %s
+Tally demo business (sandbox): %[1]s
+Secret key (keep it secret):   %[2]s
+Demo customer:                 %[3]s
 
-Try it:
-  curl -s %s/v1/business -H 'Authorization: Bearer %s'
-  curl -s %s/v1/customers -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{"type":"individual","email":"ada@example.com","first_name":"Ada","last_name":"Lovelace"}'
-  curl -s %s/v1/balances -H 'Authorization: Bearer %s' -H 'X-BU-PROFILE-ID: CUS_…'   # the id printed by the call above
+Try it once the server below is listening on %[4]s:
+  curl -s %[4]s/v1/business -H 'Authorization: Bearer %[2]s'
+  curl -s %[4]s/v1/customers -H 'Authorization: Bearer %[2]s' -H 'Content-Type: application/json' -d '{"type":"individual","email":"grace@example.com","first_name":"Grace","last_name":"Hopper"}'
+  curl -s %[4]s/v1/balances -H 'Authorization: Bearer %[2]s' -H 'X-BU-PROFILE-ID: %[3]s'
 
-`, id, secret, base, secret, base, secret, base, secret)
+`, st.BusinessID, st.SecretKey, st.CustomerID, base)
 	return nil
 }
+
+func ptr[T any](v T) *T { return &v }
