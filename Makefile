@@ -44,3 +44,9 @@ fmt:
 
 clean:
 	rm -rf bin
+
+## soak: the crash-safety harness with many SIGKILL cycles (TALLY_SOAK_CYCLES, default 20) and the outage test
+soak:
+	@set -e; \
+	if [ -z "$$DATABASE_URL" ]; then DATABASE_URL=$$($(GO) run ./cmd/tally devdb start tally_test); export DATABASE_URL; fi; \
+	TALLY_SOAK_CYCLES=$${TALLY_SOAK_CYCLES:-20} $(GO) test -count=1 -timeout 60m -v -run 'TestCrashSafety|TestDatabaseOutage' ./internal/crashtest/
