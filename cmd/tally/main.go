@@ -30,6 +30,7 @@ Usage:
   tally businesses create --name N [--sandbox]  create a business; prints its secret key once
   tally keys create --business BUS_… [--read-only] [--name N]
   tally keys revoke KEY_…
+  tally users create --business BUS_… --email E --role owner|viewer [--password P]   dashboard sign-in; prints the password once
   tally rails keys create                       create a rail key (rk_…) for a money rail
   tally fees set --business BUS_… --currency C --fixed F --percent P
   tally rates set --base BTC --quote USDT --rate R [--spread-percent S]
@@ -112,6 +113,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return currenciesCmd(ctx, cfg, args[1:], stdout)
 	case "verify":
 		return verifyCmd(ctx, cfg, args[1:], stdout)
+	case "users":
+		return usersCmd(ctx, cfg, args[1:], stdout)
 	}
 	return usagef("unknown command %q", args[0])
 }

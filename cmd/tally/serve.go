@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/internal/api"
 	"github.com/tallyhq/tally/internal/config"
+	"github.com/tallyhq/tally/internal/dashboard"
 	"github.com/tallyhq/tally/internal/postgres"
 	"github.com/tallyhq/tally/internal/webhook"
 )
@@ -32,6 +34,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	store := postgres.New(db)
 	srv := api.New(api.Options{Config: cfg, Store: store, Logger: log, Spec: tally.OpenAPI, Version: version})
+	dashboard.New(dashboard.Options{Store: store, Domain: srv, Logger: log, RequestTimeout: cfg.RequestTimeout,
+		Key: dashboard.DeriveKey(os.Getenv("TALLY_DASHBOARD_KEY"), cfg.TokenKeys[len(cfg.TokenKeys)-1].Key)}).Register(srv.App())
 
 	workerCtx, stopWorkers := context.WithCancel(context.Background())
 	defer stopWorkers()

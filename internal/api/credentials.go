@@ -84,6 +84,11 @@ func (r apiKeyRequest) validate() (ledger.KeyMode, string, error) {
 	return mode, name, errs.Err()
 }
 
+// ValidateAPIKey checks an API key's mode and name exactly as POST /v1/api-keys does.
+func ValidateAPIKey(mode, name string) (ledger.KeyMode, string, error) {
+	return apiKeyRequest{Mode: &mode, Name: &name}.validate()
+}
+
 // createAPIKey creates a secret key of the calling business. The secret is in this
 // response only: an Idempotency-Key replay answers the key with secret_key null.
 func (s *Server) createAPIKey(c *fiber.Ctx) error {

@@ -162,24 +162,35 @@ func (s *Server) updateCustomer(c *fiber.Ctx) error {
 	p, _ := principalFrom(c)
 	id := strings.Clone(c.Params("id"))
 	return s.write(c, fiber.StatusOK, "Customer updated", func(ctx context.Context, tx *postgres.Tx, ch *change) (any, error) {
-		cust, err := tx.FindCustomer(ctx, p.business.ID, id, true)
-		if err != nil {
-			return nil, err
-		}
+		cust, err := PatchCustomer(ctx, tx, p.business.ID, id, req.patch())
 		ch.customer = cust.ID
-		changed, err := cust.Patch(req.patch(), nowMicro())
 		if err != nil {
 			return nil, err
 		}
-		dto := toCustomerDTO(cust)
-		if !changed {
-			return dto, nil
-		}
-		if err := tx.UpdateCustomer(ctx, cust); err != nil {
-			return nil, err
-		}
-		return dto, tx.Event(ctx, cust.Business, "customer.updated", cust.ID, dto)
+		return toCustomerDTO(cust), nil
 	})
+}
+
+// PatchCustomer applies a partial update inside tx exactly as PATCH
+// /v1/customers/{id} does: the row is locked, ledger.Customer.Patch validates, and
+// only a real change is stored with its customer.updated event. The customer is
+// returned with its id set once it was found, also when the patch is refused.
+func PatchCustomer(ctx context.Context, tx *postgres.Tx, business, id string, patch ledger.CustomerPatch) (ledger.Customer, error) {
+	cust, err := tx.FindCustomer(ctx, business, id, true)
+	if err != nil {
+		return ledger.Customer{}, err
+	}
+	changed, err := cust.Patch(patch, nowMicro())
+	if err != nil {
+		return ledger.Customer{ID: cust.ID}, err
+	}
+	if !changed {
+		return cust, nil
+	}
+	if err := tx.UpdateCustomer(ctx, cust); err != nil {
+		return cust, err
+	}
+	return cust, tx.Event(ctx, cust.Business, "customer.updated", cust.ID, toCustomerDTO(cust))
 }
 
 // closeCustomer closes a customer whose every balance is zero (DELETE answers 200
@@ -190,30 +201,43 @@ func (s *Server) closeCustomer(c *fiber.Ctx) error {
 	p, _ := principalFrom(c)
 	id := strings.Clone(c.Params("id"))
 	return s.write(c, fiber.StatusOK, "Customer closed", func(ctx context.Context, tx *postgres.Tx, ch *change) (any, error) {
-		cust, err := tx.FindCustomer(ctx, p.business.ID, id, true)
-		if err != nil {
-			return nil, err
-		}
+		cust, already, err := CloseCustomer(ctx, tx, p.business.ID, id)
 		ch.customer = cust.ID
-		if cust.Status == ledger.CustomerClosed {
-			ch.message = "Customer already closed"
-			return toCustomerDTO(cust), nil
-		}
-		zero, err := tx.BalancesZero(ctx, p.business.ID, cust.ID)
 		if err != nil {
 			return nil, err
 		}
-		if !zero {
-			return nil, ledger.Errorf(ledger.CodeBalanceNotZero,
-				"customer %s still has money (available, held or pending); bring every balance to zero before closing", cust.ID)
+		if already {
+			ch.message = "Customer already closed"
 		}
-		cust.Close(nowMicro())
-		if err := tx.UpdateCustomer(ctx, cust); err != nil {
-			return nil, err
-		}
-		dto := toCustomerDTO(cust)
-		return dto, tx.Event(ctx, cust.Business, "customer.closed", cust.ID, dto)
+		return toCustomerDTO(cust), nil
 	})
+}
+
+// CloseCustomer closes a customer inside tx exactly as DELETE /v1/customers/{id}
+// does: the row is locked, every balance must be zero (balance_not_zero), and
+// customer.closed is written. Closing a closed customer changes nothing and
+// reports already. The customer's id is set once it was found.
+func CloseCustomer(ctx context.Context, tx *postgres.Tx, business, id string) (cust ledger.Customer, already bool, err error) {
+	cust, err = tx.FindCustomer(ctx, business, id, true)
+	if err != nil {
+		return ledger.Customer{}, false, err
+	}
+	if cust.Status == ledger.CustomerClosed {
+		return cust, true, nil
+	}
+	zero, err := tx.BalancesZero(ctx, business, cust.ID)
+	if err != nil {
+		return ledger.Customer{ID: cust.ID}, false, err
+	}
+	if !zero {
+		return ledger.Customer{ID: cust.ID}, false, ledger.Errorf(ledger.CodeBalanceNotZero,
+			"customer %s still has money (available, held or pending); bring every balance to zero before closing", cust.ID)
+	}
+	cust.Close(nowMicro())
+	if err := tx.UpdateCustomer(ctx, cust); err != nil {
+		return cust, false, err
+	}
+	return cust, false, tx.Event(ctx, cust.Business, "customer.closed", cust.ID, toCustomerDTO(cust))
 }
 
 // listParams reads the page and the filters, reporting every invalid parameter
@@ -312,12 +336,18 @@ func csvSafe(v string) string {
 // streams, each in its own short query, so nothing is loaded in full and no
 // transaction stays open for the length of the download.
 func (s *Server) exportCustomers(c *fiber.Ctx) error {
+	p, _ := principalFrom(c)
+	return s.ExportCustomers(c, p.business.ID)
+}
+
+// ExportCustomers answers c with the CSV of business's customers matching the
+// filters in c's query string: the response of GET /v1/customers/export.csv.
+func (s *Server) ExportCustomers(c *fiber.Ctx, business string) error {
 	f, err := ledger.ParseCustomerFilter(func(k string) string { return c.Query(k) })
 	if err != nil {
 		return err
 	}
-	p, _ := principalFrom(c)
-	business, reqID := p.business.ID, requestID(c)
+	reqID := requestID(c)
 	ctx, cancel := s.requestContext(c)
 	first, err := s.store.FindCustomers(ctx, business, f, ledger.Page{Limit: exportBatchSize})
 	cancel()

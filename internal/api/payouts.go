@@ -156,18 +156,56 @@ func (s *Server) createPayout(c *fiber.Ctx) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	if err := sc.CanDebit(); err != nil {
-		return err
-	}
-	cs, err := s.currencies(c.UserContext())
-	if err != nil {
-		return err
-	}
-	p, cur, err := req.validate(cs, sc)
+	place, err := s.preparePayout(c.UserContext(), sc, req)
 	if err != nil {
 		return err
 	}
 	return s.write(c, fiber.StatusCreated, "Payout created", func(ctx context.Context, tx *postgres.Tx, ch *change) (any, error) {
+		return place(ctx, tx)
+	})
+}
+
+// PayoutForm is a payout request made outside the JSON API (the dashboard's form):
+// the fields of POST /v1/payouts that a person types.
+type PayoutForm struct {
+	Currency, Amount, Network, Address, Reference, Description string
+	BeneficiaryName, BeneficiaryCountry                        string
+}
+
+// PlacePayoutStep is the transactional half of a payout create: it holds amount and
+// fee, stores the payout and writes its payout.pending event, and returns the
+// payout as the API renders it.
+type PlacePayoutStep func(ctx context.Context, tx *postgres.Tx) (any, error)
+
+// PreparePayout validates f exactly as POST /v1/payouts validates its body
+// (profile_inactive, currency, network, amount, address, minimum, travel rule) and
+// returns the step that places it; the caller runs the step in its transaction.
+func (s *Server) PreparePayout(ctx context.Context, sc ledger.Scope, f PayoutForm) (PlacePayoutStep, error) {
+	req := payoutRequest{Currency: f.Currency, Amount: f.Amount, Network: f.Network, Address: f.Address,
+		Reference: f.Reference, Description: f.Description}
+	if f.BeneficiaryName != "" || f.BeneficiaryCountry != "" {
+		req.Beneficiary = &beneficiaryDTO{Name: f.BeneficiaryName, Country: f.BeneficiaryCountry}
+	}
+	return s.preparePayout(ctx, sc, req)
+}
+
+// preparePayout checks a payout request's own fields and returns the step that
+// applies the rules needing the database (wallet, risk list, fee, funds) and
+// places the payout.
+func (s *Server) preparePayout(ctx context.Context, sc ledger.Scope, req payoutRequest) (PlacePayoutStep, error) {
+	if err := sc.CanDebit(); err != nil {
+		return nil, err
+	}
+	cs, err := s.currencies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, cur, err := req.validate(cs, sc)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, tx *postgres.Tx) (any, error) {
+		p := p // the transaction may be retried
 		if p.WalletID != "" {
 			addr, err := tx.WalletAddress(ctx, sc.Business.ID, sc.ProfileID(), p.WalletID, p.Network)
 			if err != nil {
@@ -192,7 +230,7 @@ func (s *Server) createPayout(c *fiber.Ctx) error {
 		}
 		dto := toPayoutDTO(cs, p)
 		return dto, tx.Event(ctx, sc.Business.ID, "payout.pending", p.ProfileID, dto)
-	})
+	}, nil
 }
 
 func (s *Server) listPayouts(c *fiber.Ctx) error {
@@ -267,14 +305,34 @@ func (s *Server) advancePayout(c *fiber.Ctx, business, profile, id string, tr po
 		return err
 	}
 	return s.write(c, fiber.StatusOK, message, func(ctx context.Context, tx *postgres.Tx, ch *change) (any, error) {
-		p, err := tx.AdvancePayout(ctx, business, profile, id, tr)
+		p, dto, err := advancePayoutTx(ctx, tx, cs, business, profile, id, tr)
 		if err != nil {
 			return nil, err
 		}
 		if strings.HasPrefix(p.ProfileID, ledger.PrefixCustomer) {
 			ch.customer, ch.business = p.ProfileID, p.Business
 		}
-		dto := toPayoutDTO(cs, p)
-		return dto, tx.Event(ctx, p.Business, "payout."+p.Status, p.ProfileID, dto)
+		return dto, nil
 	})
+}
+
+// CancelPayout cancels a pending payout inside tx exactly as POST
+// /v1/payouts/{id}/cancel does: the hold is released in full and payout.cancelled
+// is written. profile "" matches any profile of business.
+func (s *Server) CancelPayout(ctx context.Context, tx *postgres.Tx, business, profile, id string) (ledger.Payout, error) {
+	cs, err := s.currencies(ctx)
+	if err != nil {
+		return ledger.Payout{}, err
+	}
+	p, _, err := advancePayoutTx(ctx, tx, cs, business, profile, id, postgres.PayoutTransition{To: ledger.PayoutCancelled})
+	return p, err
+}
+
+func advancePayoutTx(ctx context.Context, tx *postgres.Tx, cs ledger.Currencies, business, profile, id string, tr postgres.PayoutTransition) (ledger.Payout, payoutDTO, error) {
+	p, err := tx.AdvancePayout(ctx, business, profile, id, tr)
+	if err != nil {
+		return p, payoutDTO{}, err
+	}
+	dto := toPayoutDTO(cs, p)
+	return p, dto, tx.Event(ctx, p.Business, "payout."+p.Status, p.ProfileID, dto)
 }

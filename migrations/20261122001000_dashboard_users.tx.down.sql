@@ -1,0 +1,2 @@
+-- Removes dashboard sign-in; API credentials are untouched.
+DROP TABLE IF EXISTS dashboard_users;
