@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"strings"
+
 	"github.com/shopspring/decimal"
 )
 
@@ -15,8 +17,8 @@ const (
 // ParseAmount parses a plain decimal string ("10.5", "0.000000000000000001") for a
 // currency of the given scale. It refuses exponents, signs other than a leading
 // minus, separators and whitespace (validation_failed), more significant fraction
-// digits than scale (amount_precision), and zero or negative values
-// (amount_invalid). Trailing zeros beyond the scale are accepted: "1.50" is 1.5.
+// places than scale (amount_precision: "10.500" has three places, even if the
+// last is zero), and zero or negative values (amount_invalid).
 func ParseAmount(s string, scale int32) (decimal.Decimal, error) {
 	d, err := parseDecimal(s)
 	if err != nil {
@@ -25,7 +27,7 @@ func ParseAmount(s string, scale int32) (decimal.Decimal, error) {
 	if !d.IsPositive() {
 		return decimal.Decimal{}, Errorf(CodeAmountInvalid, "amount must be greater than zero")
 	}
-	if !FitsScale(d, scale) {
+	if dot := strings.IndexByte(s, '.'); dot >= 0 && int32(len(s)-dot-1) > scale {
 		return decimal.Decimal{}, Errorf(CodeAmountPrecision, "amount has more than %d decimal places", scale)
 	}
 	return d, nil

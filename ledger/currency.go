@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/shopspring/decimal"
 )
@@ -55,7 +56,7 @@ type Currencies map[string]Currency
 
 // Get returns a currency by code, or currency_unsupported naming param.
 func (cs Currencies) Get(code, param string) (Currency, error) {
-	c, ok := cs[code]
+	c, ok := cs[strings.ToUpper(code)]
 	if !ok {
 		return Currency{}, ParamErrorf(CodeCurrencyUnsupported, param, "currency %q is not supported", code)
 	}

@@ -18,7 +18,7 @@ func TestParseAmount(t *testing.T) {
 	}{
 		{"10.5", 2, "10.5", ""},
 		{"10.50", 2, "10.5", ""},
-		{"10.500", 2, "10.5", ""}, // trailing zeros carry no precision
+		{"10.500", 2, "", CodeAmountPrecision}, // three places, even if the last is zero
 		{"0.000000000000000001", 18, "0.000000000000000001", ""},
 		{"1000000000000.000000000000000001", 18, "1000000000000.000000000000000001", ""}, // 10^30 wei + 1, exact
 		{"10.123", 2, "", CodeAmountPrecision},

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/csv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -179,7 +180,7 @@ func historyFilter(c *fiber.Ctx, cs ledger.Currencies) (postgres.HistoryFilter, 
 		if _, err := cs.Get(v, "currency"); err != nil {
 			errs.AddErr("currency", err)
 		}
-		f.Currency = v
+		f.Currency = strings.ToUpper(v)
 	}
 	if v := c.Query("type"); v != "" {
 		if !lineTypes[v] {
