@@ -35,6 +35,11 @@ migrate: build
 stop-db: build
 	$(BIN) devdb stop
 
+## bench: the load benchmark, k6 + pgbench on a fresh database (bench/README.md); not part of test.
+## BENCH_QUICK=1 make bench checks the script in a few minutes.
+bench:
+	bash bench/run.sh
+
 lint:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)

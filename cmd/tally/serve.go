@@ -39,6 +39,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	workerCtx, stopWorkers := context.WithCancel(context.Background())
 	defer stopWorkers()
+	if cfg.Pprof {
+		go servePprof(workerCtx, cfg.PprofAddr, log)
+	}
 	if cfg.Workers {
 		startWorkers(workerCtx, cfg, store, log)
 		go srv.RunSandboxRail(workerCtx)

@@ -34,8 +34,9 @@ type Config struct {
 	RateLimitBurst int
 	// Workers enables the background workers (sandbox rail, webhooks, pruning).
 	Workers bool
-	// Pprof exposes /debug/pprof when true.
-	Pprof bool
+	// Pprof serves /debug/pprof on its own listener at PprofAddr when true.
+	Pprof     bool
+	PprofAddr string
 }
 
 // TokenKey is one customer-token signing key.
@@ -106,6 +107,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 	c.WebhookAllowPrivate = boolVar("TALLY_WEBHOOK_ALLOW_PRIVATE", false)
 	c.Workers = boolVar("TALLY_WORKERS", true)
 	c.Pprof = boolVar("TALLY_PPROF", false)
+	c.PprofAddr = get("TALLY_PPROF_ADDR", "127.0.0.1:6060")
 	c.RateLimitBurst = intVar("TALLY_RATE_LIMIT_BURST", 1000, 1, 1_000_000)
 	rps, err := strconv.ParseFloat(get("TALLY_RATE_LIMIT_RPS", "500"), 64)
 	if err != nil || rps <= 0 {

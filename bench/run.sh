@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# bench/run.sh — Tally's reproducible load benchmark (`make bench`; see bench/README.md).
+#
+# Builds tally, gives it a fresh database, seeds a live business with funded
+# customers, runs every scenario with k6 (closed loop at BENCH_VUS, then open loop
+# at BENCH_OPEN_FRACTION of the closed-loop throughput), runs `tally verify` after
+# each, runs pgbench on the same PostgreSQL, and writes bench/results/<date>.md.
+#
+# Environment (all optional):
+#   BENCH_QUICK=1            5 s runs, 100,000 search customers, result in bench/out/ (script check)
+#   BENCH_DURATION=30s       length of every k6 run
+#   BENCH_PGBENCH_SECONDS=30 length of each pgbench run (-T)
+#   BENCH_VUS=32             closed-loop concurrency (and pgbench -c)
+#   BENCH_BATCH_VUS=2        concurrent batch senders (one per core)
+#   BENCH_OPEN_FRACTION=0.75 open-loop rate as a fraction of the closed-loop throughput
+#   BENCH_CUSTOMERS=1000     funded customers
+#   BENCH_SEARCH_CUSTOMERS=1000000  customers in the business for scenario (4)
+#   BENCH_SCENARIOS="transfers payouts balances mixed batch search"
+#   BENCH_IDEMPOTENCY=1      every POST carries a unique Idempotency-Key
+#   BENCH_PORT=18080, BENCH_PPROF_ADDR=127.0.0.1:16060
+#   BENCH_DB_POOL_SIZE       TALLY_DB_POOL_SIZE for the server (default: tally's own default)
+#   DATABASE_URL             use this database instead of the embedded cluster's tally_bench
+#                            (it is NOT dropped; pgbench gets <name>_pgbench on the same server)
+#   BENCH_RESULTS=path.md    where to write the results
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+QUICK=${BENCH_QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+	DURATION=${BENCH_DURATION:-5s}
+	PGB_SECONDS=${BENCH_PGBENCH_SECONDS:-5}
+	SEARCH_N=${BENCH_SEARCH_CUSTOMERS:-100000}
+else
+	DURATION=${BENCH_DURATION:-30s}
+	PGB_SECONDS=${BENCH_PGBENCH_SECONDS:-30}
+	SEARCH_N=${BENCH_SEARCH_CUSTOMERS:-1000000}
+fi
+VUS=${BENCH_VUS:-32}
+BATCH_VUS=${BENCH_BATCH_VUS:-2}
+OPEN_FRACTION=${BENCH_OPEN_FRACTION:-0.75}
+CUSTOMERS=${BENCH_CUSTOMERS:-1000}
+SCENARIOS=${BENCH_SCENARIOS:-"transfers payouts balances mixed batch search"}
+IDEMPOTENCY=${BENCH_IDEMPOTENCY:-1}
+PORT=${BENCH_PORT:-18080}
+PPROF_ADDR=${BENCH_PPROF_ADDR:-127.0.0.1:16060}
+K6_VERSION=v1.8.1
+API="http://127.0.0.1:$PORT"
+
+STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
+OUT="$ROOT/bench/out/$STAMP"
+BIN="$ROOT/bench/.bin"
+mkdir -p "$OUT/runs" "$OUT/pgbench" "$BIN"
+if [ "$QUICK" = 1 ]; then
+	RESULTS=${BENCH_RESULTS:-$ROOT/bench/out/$STAMP-quick.md}
+else
+	RESULTS=${BENCH_RESULTS:-$ROOT/bench/results/$(date -u +%Y-%m-%d).md}
+fi
+
+log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+# cmd records a command (secrets masked) in commands.txt, then runs it.
+cmd() {
+	printf '%s\n' "$*" | sed -E 's/(sk_(live|test)_|rk_)[A-Za-z0-9_-]+/\1…/g; s#(postgres://[^?]*)\?[^ ]*#\1?…#g' >>"$OUT/commands.txt"
+	"$@"
+}
+
+SERVER_PID=""
+cleanup() {
+	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+		kill "$SERVER_PID" 2>/dev/null || true
+		wait "$SERVER_PID" 2>/dev/null || true
+	fi
+}
+trap cleanup EXIT
+
+# ---- tools ----
+log "building tally and benchctl"
+go build -o "$BIN/tally" ./cmd/tally
+go build -o "$BIN/benchctl" ./bench/benchctl
+TALLY="$BIN/tally"
+BENCHCTL="$BIN/benchctl"
+
+LOADER=k6
+if [ ! -x "$BIN/k6" ] || ! "$BIN/k6" version 2>/dev/null | grep -q "$K6_VERSION"; then
+	log "installing k6 $K6_VERSION into bench/.bin (one time, a few minutes)"
+	if ! GOBIN="$BIN" go install "go.k6.io/k6@$K6_VERSION"; then
+		LOADER=none
+	fi
+fi
+if [ "$LOADER" != k6 ]; then
+	echo "k6 could not be installed; this script needs k6 (wrk+Lua fallback is not implemented)." >&2
+	exit 1
+fi
+for tool in psql pgbench; do
+	command -v "$tool" >/dev/null || { echo "$tool not found (apt-get install postgresql-client)" >&2; exit 1; }
+done
+
+# ---- database ----
+if [ -n "${DATABASE_URL:-}" ]; then
+	DB_URL=$DATABASE_URL
+	PGB_URL=$("$BENCHCTL" dburl "$DB_URL" "$(basename "${DB_URL%%\?*}")_pgbench")
+	log "using DATABASE_URL (not dropped)"
+	psql "$DB_URL" -qAtc "SELECT 1 FROM pg_database WHERE datname = current_database() || '_pgbench'" | grep -q 1 ||
+		psql "$DB_URL" -qc "CREATE DATABASE $(basename "${DB_URL%%\?*}")_pgbench" >/dev/null
+else
+	log "embedded cluster: fresh tally_bench and tally_pgbench databases"
+	ADMIN_URL=$(cmd "$TALLY" devdb start postgres)
+	cmd psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS tally_bench WITH (FORCE)" >/dev/null
+	cmd psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS tally_pgbench WITH (FORCE)" >/dev/null
+	DB_URL=$(cmd "$TALLY" devdb start tally_bench)
+	PGB_URL=$(cmd "$TALLY" devdb start tally_pgbench)
+fi
+export DATABASE_URL=$DB_URL
+
+# ---- machine ----
+{
+	echo "date:        $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+	echo "host:        $(uname -srm)"
+	echo "cpu:         $(nproc) cores, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
+	echo "memory:      $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+	echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"
+	echo "postgresql:  $(psql "$DB_URL" -qAtc 'SHOW server_version') ($(psql "$DB_URL" -qAtc "SELECT 'shared_buffers=' || current_setting('shared_buffers') || ' fsync=' || current_setting('fsync') || ' synchronous_commit=' || current_setting('synchronous_commit') || ' max_connections=' || current_setting('max_connections')"))"
+	echo "go:          $(go version | cut -d' ' -f3-)"
+	echo "tally:       $(git describe --always --dirty 2>/dev/null || echo unknown)"
+	echo "k6:          $("$BIN/k6" version | head -1)"
+	echo "pgbench:     $(pgbench --version)"
+	echo "note:        load generator, server and PostgreSQL share the same $(nproc) cores"
+} >"$OUT/machine.txt"
+date -u '+%Y-%m-%d %H:%M UTC' >"$OUT/date.txt"
+echo "duration $DURATION per k6 run, closed loop $VUS VUs (batch: $BATCH_VUS senders × ${BENCH_BATCH_SIZE:-1000} transfers), open loop at ${OPEN_FRACTION} × closed-loop throughput, $CUSTOMERS funded customers, $SEARCH_N customers for search, idempotency keys $([ "$IDEMPOTENCY" = 1 ] && echo on || echo off), pgbench -T $PGB_SECONDS, TALLY_WORKERS=false, rate limit off (1e6/s)" >"$OUT/settings.txt"
+
+# ---- pgbench: the ceiling of this PostgreSQL on its own banking benchmark ----
+pgbench_run() { # name, extra args
+	local name=$1
+	shift
+	mkdir -p "$OUT/pgbench/$name-log"
+	log "pgbench $name -c $VUS -j 2 -T $PGB_SECONDS $*"
+	(cd "$OUT/pgbench/$name-log" && cmd pgbench -c "$VUS" -j 2 -T "$PGB_SECONDS" -l "$@" "$PGB_URL") >"$OUT/pgbench/$name.txt" 2>&1
+	grep -E '^tps|latency average' "$OUT/pgbench/$name.txt" >&2 || true
+}
+log "pgbench -i -s 10"
+cmd pgbench -i -s 10 -q "$PGB_URL" >"$OUT/pgbench/init.txt" 2>&1
+pgbench_run tpcb
+pgbench_run select -S
+
+# ---- tally ----
+log "migrate, business, rail key, fee"
+cmd "$TALLY" migrate 2>>"$OUT/setup.log"
+BUSINESS_JSON=$(cmd "$TALLY" businesses create --name "Bench Live")
+BUSINESS=$(sed -nE 's/.*"id": "([^"]+)".*/\1/p' <<<"$BUSINESS_JSON")
+KEY=$(sed -nE 's/.*"secret_key": "([^"]+)".*/\1/p' <<<"$BUSINESS_JSON")
+RAIL_KEY=$(cmd "$TALLY" rails keys create | sed -nE 's/.*"rail_key": "([^"]+)".*/\1/p')
+cmd "$TALLY" fees set --business "$BUSINESS" --currency USD --fixed 0.10 --percent 0 >/dev/null
+
+# TALLY_WORKERS=false: the sandbox rail, webhook delivery and pruning workers stay
+# off, so nothing but the load touches the database (the business is live anyway,
+# so the sandbox rail would not advance its payouts; payouts stay pending, holding
+# their funds). The rate limit is raised so the benchmark measures the server,
+# not the limiter (which still runs on every request).
+start_server() {
+	log "starting tally serve on $API (pprof on $PPROF_ADDR)"
+	env ${BENCH_DB_POOL_SIZE:+TALLY_DB_POOL_SIZE=$BENCH_DB_POOL_SIZE} TALLY_ADDR="127.0.0.1:$PORT" TALLY_WORKERS=false TALLY_RATE_LIMIT_RPS=1000000 TALLY_RATE_LIMIT_BURST=1000000 \
+		TALLY_PPROF=true TALLY_PPROF_ADDR="$PPROF_ADDR" \
+		"$TALLY" serve >>"$OUT/server.log" 2>&1 &
+	SERVER_PID=$!
+	for _ in $(seq 1 100); do
+		curl -fsS "$API/readyz" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "tally did not become ready; see $OUT/server.log" >&2
+	exit 1
+}
+echo "${BENCH_DB_POOL_SIZE:+TALLY_DB_POOL_SIZE=$BENCH_DB_POOL_SIZE }TALLY_ADDR=127.0.0.1:$PORT TALLY_WORKERS=false TALLY_RATE_LIMIT_RPS=1000000 TALLY_RATE_LIMIT_BURST=1000000 TALLY_PPROF=true TALLY_PPROF_ADDR=$PPROF_ADDR tally serve" >>"$OUT/commands.txt"
+start_server
+
+log "seeding $CUSTOMERS customers, 1,000,000 USD each (rail deposits)"
+cmd "$BENCHCTL" seed -api "$API" -key "$KEY" -rail-key "$RAIL_KEY" -n "$CUSTOMERS" -amount 1000000 -out "$OUT/customers.json"
+# A long-running database has statistics (autovacuum analyzes within a minute);
+# without them the planner may read a customer by id through
+# customers_business_email and filter every customer of the business.
+cmd psql "$DB_URL" -qc "ANALYZE" >/dev/null
+
+# rss_sampler writes the server's max VmRSS (kB) to $1 every 100 ms until $1.stop exists.
+rss_sampler() {
+	local out=$1 max=0 v
+	while [ ! -e "$out.stop" ]; do
+		v=$(awk '/^VmRSS/{print $2}' "/proc/$SERVER_PID/status" 2>/dev/null || echo 0)
+		if [ "${v:-0}" -gt "$max" ]; then max=$v; echo "$max" >"$out"; fi
+		sleep 0.1
+	done
+}
+
+# cpu_snapshot prints CPU ticks used so far by: the server, PostgreSQL (every
+# postgres process), k6, the whole machine, and idle — to show where the cores went.
+cpu_snapshot() { # [k6 pid]
+	local t p=0 k=0 pid
+	t=$(awk '{print $14+$15}' "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0)
+	for pid in $(pgrep -u postgres 2>/dev/null); do p=$((p + $(awk '{print $14+$15}' "/proc/$pid/stat" 2>/dev/null || echo 0))); done
+	[ -n "${1:-}" ] && k=$(awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0)
+	echo "$t $p $k $(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat)"
+}
+
+RUN_SEQ=0
+# k6_run scenario mode vus rate → runs k6, samples RSS, runs tally verify.
+k6_run() {
+	local scenario=$1 mode=$2 vus=$3 rate=$4
+	RUN_SEQ=$((RUN_SEQ + 1))
+	local dir
+	dir="$OUT/runs/$(printf '%02d' "$RUN_SEQ")-$scenario-$mode"
+	mkdir -p "$dir"
+	log "k6 $scenario $mode (vus $vus${rate:+, rate $rate/s}, $DURATION)"
+	rss_sampler "$dir/rss_kb" &
+	local sampler=$!
+	local cpu0 k6pid
+	cpu0=$(cpu_snapshot)
+	local profile_pid=""
+	if [ "$scenario" = transfers ] && [ "$mode" = closed ]; then
+		local secs=${DURATION%s}
+		secs=$((secs > 6 ? secs - 4 : secs - 2))
+		curl -fsS -o "$OUT/cpu-transfers.pprof" "http://$PPROF_ADDR/debug/pprof/profile?seconds=$secs" &
+		profile_pid=$!
+	fi
+	cmd "$BIN/k6" run --quiet --no-color --no-usage-report \
+		-e SCENARIO="$scenario" -e MODE="$mode" -e VUS="$vus" -e RATE="${rate:-0}" -e DURATION="$DURATION" \
+		-e API="$API" -e KEY="$KEY" -e CUSTOMERS="$OUT/customers.json" -e SEARCH_N="$SEARCH_N" \
+		-e BATCH_SIZE="${BENCH_BATCH_SIZE:-1000}" -e IDEMPOTENCY="$IDEMPOTENCY" -e SUMMARY="$dir/k6.json" \
+		bench/k6/tally.js >"$dir/k6.out" 2>"$dir/k6.log" &
+	k6pid=$!
+	# Sample CPU once more just before k6 ends (it runs DURATION after a short setup).
+	( sleep "$(( ${DURATION%s} - 1 > 0 ? ${DURATION%s} - 1 : 1 ))"; cpu_snapshot "$k6pid" >"$dir/cpu1" ) &
+	local cpupid=$!
+	wait "$k6pid" || log "k6 exited non-zero (see $dir/k6.log)"
+	wait "$cpupid" 2>/dev/null || true
+	tee -a "$OUT/k6-lines.txt" <"$dir/k6.out" >&2
+	[ -s "$dir/cpu1" ] || cpu_snapshot >"$dir/cpu1"
+	echo "$cpu0" >"$dir/cpu0"
+	touch "$dir/rss_kb.stop"
+	wait "$sampler" 2>/dev/null || true
+	[ -n "$profile_pid" ] && { wait "$profile_pid" || log "CPU profile failed"; }
+	log "tally verify"
+	if TALLY_REQUEST_TIMEOUT=5m "$TALLY" verify >"$dir/verify.txt" 2>"$dir/verify.log"; then :; else log "VERIFY FAILED: $dir/verify.txt"; fi
+	tail -1 "$dir/verify.txt" >&2
+}
+
+# closed_then_open scenario vus: the closed loop measures capacity; the open loop
+# then offers OPEN_FRACTION of it at a constant arrival rate, which shows the
+# latency a client sees below saturation (no coordinated omission).
+closed_then_open() {
+	local scenario=$1 vus=$2
+	k6_run "$scenario" closed "$vus" ""
+	local closed_rate rate
+	closed_rate=$(sed -nE 's/.*"req_rate": ([0-9.]+).*/\1/p' "$OUT/runs/$(printf '%02d' "$RUN_SEQ")-$scenario-closed/k6.json")
+	rate=$(awk -v r="${closed_rate:-0}" -v f="$OPEN_FRACTION" 'BEGIN { x = int(r * f + 0.5); if (x < 1) x = 1; print x }')
+	k6_run "$scenario" open "$vus" "$rate"
+}
+
+echo "TALLY_REQUEST_TIMEOUT=5m tally verify   # after every run" >>"$OUT/commands.txt"
+for s in $SCENARIOS; do
+	case $s in
+	transfers | payouts | balances | mixed) closed_then_open "$s" "$VUS" ;;
+	batch) closed_then_open batch "$BATCH_VUS" ;;
+	search)
+		log "loading customers up to $SEARCH_N for search (SQL generate_series)"
+		cmd psql "$DB_URL" -v ON_ERROR_STOP=1 -q -v business="$BUSINESS" -v n="$SEARCH_N" -f bench/sql/customers.sql >>"$OUT/setup.log" 2>&1
+		SEARCH_N=$((SEARCH_N - CUSTOMERS)) # the SQL-made customers are user1@… to user<SEARCH_N>@…
+		closed_then_open search "$VUS"
+		;;
+	*) log "unknown scenario $s" ;;
+	esac
+done
+
+echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
+curl -fsS -o "$OUT/heap.pprof" "http://$PPROF_ADDR/debug/pprof/heap" || true
+kill "$SERVER_PID" 2>/dev/null || true
+wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=""
+
+if [ -s "$OUT/cpu-transfers.pprof" ]; then
+	{
+		echo "Captured with \`curl http://$PPROF_ADDR/debug/pprof/profile?seconds=N\` during the closed-loop run of (1);"
+		echo "top functions by cumulative CPU (\`go tool pprof -top -cum\`), server process only:"
+		echo
+		echo '```'
+		go tool pprof -top -cum -nodecount=35 "$BIN/tally" "$OUT/cpu-transfers.pprof" 2>/dev/null | sed -n '1,45p'
+		echo '```'
+		if [ -s "$OUT/heap.pprof" ]; then
+			echo
+			echo "Heap at the end of the run (\`go tool pprof -top -sample_index=inuse_space\`):"
+			echo
+			echo '```'
+			go tool pprof -top -sample_index=inuse_space -nodecount=15 "$BIN/tally" "$OUT/heap.pprof" 2>/dev/null | sed -n '1,22p'
+			echo '```'
+		fi
+	} >"$OUT/profile.md"
+fi
+"$BENCHCTL" report -dir "$OUT" -out "$RESULTS"
+log "results: $RESULTS (raw files in $OUT)"
