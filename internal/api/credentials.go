@@ -32,6 +32,7 @@ type credentials struct {
 func (s *Server) credentialRoutes(v1 fiber.Router) {
 	v1.Post("/api-keys", s.createAPIKey)
 	v1.Get("/api-keys", s.listAPIKeys)
+	v1.Get("/api-keys/:id", s.getAPIKey)
 	v1.Delete("/api-keys/:id", s.revokeAPIKey)
 	v1.Post("/customers/:id/tokens", s.createCustomerToken)
 }
@@ -303,4 +304,16 @@ func (s *Server) writeSecret(c *fiber.Ctx, status int, message string, fn secret
 		return c.Status(replay.StatusCode).Send(replay.Body)
 	}
 	return c.Status(status).Send(body)
+}
+
+// getAPIKey returns one of the business's keys, without its secret.
+func (s *Server) getAPIKey(c *fiber.Ctx) error {
+	p, _ := principalFrom(c)
+	ctx, cancel := s.requestContext(c)
+	defer cancel()
+	k, err := s.store.FindAPIKey(ctx, p.business.ID, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return ok(c, fiber.StatusOK, "API key retrieved", toAPIKeyDTO(k))
 }

@@ -309,6 +309,9 @@ var isolationMatrix = map[string]isoRoute{
 		return one(p)
 	}},
 	"GET /v1/api-keys": {probes: func(f isoFixture) []isoProbe { return one(leakProbe("GET", "/v1/api-keys", nil)) }},
+	"GET /v1/api-keys/:id": {probes: func(f isoFixture) []isoProbe {
+		return one(pathProbe("GET", "/v1/api-keys/%s", f.keyA, ledger.NewID(ledger.PrefixKey), nil))
+	}},
 	"DELETE /v1/api-keys/:id": {probes: func(f isoFixture) []isoProbe {
 		return one(pathProbe("DELETE", "/v1/api-keys/%s", f.keyA, ledger.NewID(ledger.PrefixKey), nil))
 	}},

@@ -115,6 +115,12 @@ func TestDepositConfirmationsCreditOnce(t *testing.T) {
 	if u["status"] != "unmatched" {
 		t.Fatalf("unmatched deposit = %v", u)
 	}
+	var u2 map[string]any
+	rail.do("POST", "/v1/rails/deposits", map[string]any{"network": "bitcoin", "currency": "BTC", "amount": "1",
+		"to_address": "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "tx_hash": txHash + "-nobody", "confirmations": 4}).must(t, 200).Data(t, &u2)
+	if u2["id"] != u["id"] || u2["confirmations"].(float64) != 4 {
+		t.Fatalf("re-reported unmatched deposit = %v, first %v", u2, u)
+	}
 	// Business keys cannot call the rail; rail keys cannot call business routes.
 	c.do("POST", "/v1/rails/deposits", map[string]any{}).must(t, 403)
 	rail.do("GET", "/v1/balances", nil).must(t, 403)

@@ -134,6 +134,19 @@ func (s *Store) FindAPIKeys(ctx context.Context, business string, page ledger.Pa
 	return out, more, nil
 }
 
+// FindAPIKey returns one key of business (revoked ones included).
+func (s *Store) FindAPIKey(ctx context.Context, business, id string) (ledger.APIKey, error) {
+	var r apiKeyRow
+	err := s.db.NewSelect().Model(&r).Where("business_id = ? AND id = ?", business, id).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ledger.APIKey{}, ledger.Errorf(ledger.CodeNotFound, "API key %q not found", id)
+	}
+	if err != nil {
+		return ledger.APIKey{}, translate(err)
+	}
+	return r.domain(), nil
+}
+
 // RevokeAPIKey revokes a key at once: keys are looked up in the database on every
 // request, so the next request with it is unauthenticated. Revoking a revoked key
 // succeeds and keeps the first revoked_at. An unknown key, or with business set

@@ -113,12 +113,18 @@ func (t *Tx) ReportDeposit(ctx context.Context, r DepositReport) (DepositOutcome
 		ToAddress: r.ToAddress, FromAddress: r.FromAddress, TxHash: r.TxHash, OutputIndex: r.OutputIndex,
 		Confirmations: r.Confirmations, RequiredConfirmations: network.Confirmations, CreatedAt: now, UpdatedAt: now}
 	if addr == nil {
+		// Recorded for the operator; a repeated report keeps the first id and only
+		// raises the confirmations.
 		d.Status = ledger.DepositUnmatched
-		_, err := t.tx.Tx.ExecContext(ctx, `INSERT INTO unmatched_deposits (network, tx_hash, output_index, id, currency, amount,
+		var inserted bool
+		err := t.tx.Tx.QueryRowContext(ctx, `INSERT INTO unmatched_deposits (network, tx_hash, output_index, id, currency, amount,
 			to_address, from_address, confirmations, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-			ON CONFLICT (network, tx_hash, output_index) DO UPDATE SET confirmations = GREATEST(unmatched_deposits.confirmations, EXCLUDED.confirmations)`,
-			d.Network, d.TxHash, d.OutputIndex, d.ID, d.Currency, d.Amount, d.ToAddress, d.FromAddress, d.Confirmations, now)
-		return DepositOutcome{Deposit: d, Created: true}, translate(err)
+			ON CONFLICT (network, tx_hash, output_index) DO UPDATE SET confirmations = GREATEST(unmatched_deposits.confirmations, EXCLUDED.confirmations)
+			RETURNING id, confirmations, created_at, xmax = 0`,
+			d.Network, d.TxHash, d.OutputIndex, d.ID, d.Currency, d.Amount, d.ToAddress, d.FromAddress, d.Confirmations, now).
+			Scan(&d.ID, &d.Confirmations, &d.CreatedAt, &inserted)
+		d.CreatedAt = d.CreatedAt.UTC()
+		return DepositOutcome{Deposit: d, Created: inserted}, translate(err)
 	}
 	d.Business, d.ProfileID = addr.Business, addr.ProfileID
 	risky, err := t.Risky(ctx, r.Network, r.FromAddress)
