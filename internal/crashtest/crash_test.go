@@ -35,7 +35,12 @@ type crashOp struct {
 	retries            int
 }
 
-func (o *crashOp) path() string { return "/v1/" + o.kind + "s" }
+func (o *crashOp) path() string {
+	if o.kind == "deposit" {
+		return "/v1/sandbox/deposits"
+	}
+	return "/v1/" + o.kind + "s"
+}
 
 func (o *crashOp) send(ctx context.Context, base, secret string) apiResult {
 	return call(ctx, base, secret, "POST", o.path(), o.body, "Idempotency-Key", o.key, headerProfile, o.profile)
@@ -66,7 +71,7 @@ func TestCrashSafetySIGKILL(t *testing.T) {
 
 	// Customers funded through the sandbox rail's deposits.
 	const customerCount = 4
-	var customers []string
+	var customers, addresses []string
 	for i := 0; i < customerCount; i++ {
 		var c struct{ ID string }
 		r := mustCall(t, srv.url(), key, 201, "POST", "/v1/customers", map[string]any{"type": "individual",
@@ -79,15 +84,20 @@ func TestCrashSafetySIGKILL(t *testing.T) {
 		mustCall(t, srv.url(), key, 201, "POST", "/v1/sandbox/deposits", map[string]any{"currency": "USDT", "network": "ethereum",
 			"amount": "1000", "to_address": a.Address}, headerProfile, c.ID)
 		customers = append(customers, c.ID)
+		addresses = append(addresses, a.Address)
 	}
 	profiles := append([]string{biz.ID}, customers...)
 
 	var mu sync.Mutex
 	var ops []*crashOp
 	newOp := func(cycle, worker, i int, r *rand.Rand) *crashOp {
-		from := customers[r.Intn(len(customers))]
+		who := r.Intn(len(customers))
+		from := customers[who]
 		o := &crashOp{key: fmt.Sprintf("crash-%d-%d-%d-%d", seed, cycle, worker, i), profile: from}
-		switch n := r.Intn(10); {
+		switch n := r.Intn(12); {
+		case n >= 10: // a deposit keeps the customers funded; its tx_hash is the key
+			o.kind, o.body = "deposit", map[string]any{"currency": "USDT", "network": "ethereum", "amount": strconv.Itoa(20 + r.Intn(30)),
+				"to_address": addresses[who], "tx_hash": o.key}
 		case n < 6:
 			to := profiles[r.Intn(len(profiles))]
 			for to == from {
@@ -144,14 +154,15 @@ func TestCrashSafetySIGKILL(t *testing.T) {
 	defer mu.Unlock()
 	transfers := listByKey(t, srv.url(), key, profiles, "transfers", "description")
 	payouts := listByKey(t, srv.url(), key, customers, "payouts", "reference")
-	var ok, refused, retried int
+	deposits := listByKey(t, srv.url(), key, customers, "deposits", "tx_hash")
+	var ok, refused, retried, replayed int
 	for _, o := range ops {
-		effects := transfers[o.key]
-		if o.kind == "payout" {
-			effects = payouts[o.key]
-		}
+		effects := map[string][]string{"transfer": transfers[o.key], "payout": payouts[o.key], "deposit": deposits[o.key]}[o.kind]
 		if o.first.err != nil {
 			retried++
+			if o.final.replayed {
+				replayed++ // committed before the kill; the retry got the stored answer
+			}
 		}
 		switch st := o.final.status; {
 		case st == 200 || st == 201:
@@ -186,7 +197,8 @@ func TestCrashSafetySIGKILL(t *testing.T) {
 	if out, err := tally(t, dbURL, "verify", "--business", biz.ID); err != nil {
 		t.Fatalf("verify after %d SIGKILL cycles: %v\n%s", cycles, err, out)
 	}
-	t.Logf("%d cycles, %d requests: %d succeeded, %d refused, %d unanswered and retried", cycles, len(ops), ok, refused, retried)
+	t.Logf("%d cycles, %d requests: %d succeeded, %d refused, %d unanswered and retried (%d of them had committed before the kill and were replayed)",
+		cycles, len(ops), ok, refused, retried, replayed)
 	if ok == 0 {
 		t.Fatal("no request succeeded; the harness tested nothing")
 	}
@@ -261,9 +273,10 @@ func listByKey(t *testing.T, base, secret string, profiles []string, kind, field
 // what was asked.
 func checkComplete(t *testing.T, base, secret string, o *crashOp, id string) {
 	t.Helper()
-	r := call(context.Background(), base, secret, "GET", o.path()+"/"+id, nil, headerProfile, o.profile)
+	read := "/v1/" + o.kind + "s/" + id
+	r := call(context.Background(), base, secret, "GET", read, nil, headerProfile, o.profile)
 	if r.status != 200 {
-		t.Errorf("GET %s/%s: %d %s", o.path(), id, r.status, r.raw)
+		t.Errorf("GET %s: %d %s", read, r.status, r.raw)
 		return
 	}
 	var got map[string]any
@@ -273,7 +286,10 @@ func checkComplete(t *testing.T, base, secret string, o *crashOp, id string) {
 	if wantAmt != gotAmt || got["profile_id"] != o.profile || got["currency"] != "USDT" {
 		t.Errorf("%s %s is incomplete: asked %v, stored %v", o.kind, o.key, o.body, got)
 	}
-	if o.kind == "transfer" && (got["to_profile_id"] != o.body["to_profile_id"] || got["status"] != "completed") {
+	if (o.kind == "transfer" || o.kind == "deposit") && got["status"] != "completed" {
+		t.Errorf("%s %s: stored with status %v", o.kind, o.key, got["status"])
+	}
+	if o.kind == "transfer" && got["to_profile_id"] != o.body["to_profile_id"] {
 		t.Errorf("transfer %s: asked %v, stored %v", o.key, o.body, got)
 	}
 }

@@ -195,6 +195,8 @@ type apiResult struct {
 	data   json.RawMessage
 	raw    []byte
 	err    error
+	// replayed is Idempotent-Replayed: true (the answer of an earlier attempt).
+	replayed bool
 }
 
 var httpClient = &http.Client{Timeout: 30 * time.Second}
@@ -225,7 +227,7 @@ func call(ctx context.Context, base, key, method, path string, body any, headers
 	if err != nil {
 		return apiResult{err: err} // the server died mid-body: no complete response
 	}
-	out := apiResult{status: res.StatusCode, raw: raw}
+	out := apiResult{status: res.StatusCode, raw: raw, replayed: res.Header.Get("Idempotent-Replayed") == "true"}
 	var env struct {
 		Data  json.RawMessage `json:"data"`
 		Error *struct {
