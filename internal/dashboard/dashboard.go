@@ -129,7 +129,7 @@ func (d *Dashboard) Register(app fiber.Router) {
 // headers sets the security headers of every dashboard response: no framing, no
 // script at all (the pages need none), no caching of pages with tenant data.
 func (d *Dashboard) headers(c *fiber.Ctx) error {
-	c.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	c.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	c.Set("X-Frame-Options", "DENY")
 	c.Set("X-Content-Type-Options", "nosniff")
 	c.Set("Referrer-Policy", "same-origin")
