@@ -22,6 +22,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/shopspring/decimal"
 
 	"github.com/tallyhq/tally/internal/pgtest"
@@ -413,6 +414,49 @@ func tenantSnapshot(t *testing.T, business string) map[string]string {
 	return out
 }
 
+// matrixGaps returns the app's routes missing from isolationMatrix and the
+// matrix entries no route matches.
+func matrixGaps(app *fiber.App) (missing, stale []string) {
+	routes := map[string]bool{}
+	for _, r := range app.GetRoutes(true) {
+		routes[r.Method+" "+r.Path] = true
+	}
+	for k := range routes {
+		method, path, _ := strings.Cut(k, " ")
+		if method == "HEAD" && routes["GET "+path] {
+			continue // Fiber registers HEAD with every GET; the GET's probes cover it
+		}
+		if _, ok := isolationMatrix[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	for k := range isolationMatrix {
+		if !routes[k] {
+			stale = append(stale, k)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(stale)
+	return missing, stale
+}
+
+// TestIsolationMatrixCatchesNewRoutes proves the guard works: a route added to
+// the app without a matrix entry is reported, whatever its method or group.
+func TestIsolationMatrixCatchesNewRoutes(t *testing.T) {
+	t.Parallel()
+	srv := testServer(t)
+	if missing, stale := matrixGaps(srv.App()); len(missing)+len(stale) > 0 {
+		t.Skipf("the matrix is already incomplete (TestTenantIsolationMatrix reports it): %v %v", missing, stale)
+	}
+	noop := func(c *fiber.Ctx) error { return nil }
+	srv.App().Get("/v1/widgets/:id", noop)
+	srv.App().Group("/v1", noop).Post("/widgets/:id/spin", noop)
+	missing, _ := matrixGaps(srv.App())
+	if strings.Join(missing, ",") != "GET /v1/widgets/:id,POST /v1/widgets/:id/spin" {
+		t.Fatalf("new routes reported as %v", missing)
+	}
+}
+
 func TestTenantIsolationMatrix(t *testing.T) {
 	t.Parallel()
 	srv := testServer(t)
@@ -423,29 +467,13 @@ func TestTenantIsolationMatrix(t *testing.T) {
 		"iso-a@example.com", "Alpha"}
 
 	// Every registered route must be in the matrix.
-	routes := map[string]bool{}
-	for _, r := range srv.App().GetRoutes(true) {
-		routes[r.Method+" "+r.Path] = true
-	}
-	var missing []string
-	for k := range routes {
-		method, path, _ := strings.Cut(k, " ")
-		if method == "HEAD" && routes["GET "+path] {
-			continue // Fiber registers HEAD with every GET; the GET's probes cover it
-		}
-		if _, ok := isolationMatrix[k]; !ok {
-			missing = append(missing, k)
-		}
-	}
-	sort.Strings(missing)
+	missing, stale := matrixGaps(srv.App())
 	for _, k := range missing {
 		t.Errorf("route %s is not in isolationMatrix (internal/api/isolation_test.go): add probes that call it with "+
 			"another business's ids (path, X-BU-PROFILE-ID, body references), or mark it exempt with the reason", k)
 	}
-	for k := range isolationMatrix {
-		if !routes[k] {
-			t.Errorf("isolationMatrix lists %s, which is no longer registered; remove it", k)
-		}
+	for _, k := range stale {
+		t.Errorf("isolationMatrix lists %s, which is no longer registered; remove it", k)
 	}
 
 	before := tenantSnapshot(t, f.busA)
