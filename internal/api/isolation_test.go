@@ -18,6 +18,8 @@ package api
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"sort"
 	"strings"
 	"testing"
@@ -444,7 +446,8 @@ func matrixGaps(app *fiber.App) (missing, stale []string) {
 // the app without a matrix entry is reported, whatever its method or group.
 func TestIsolationMatrixCatchesNewRoutes(t *testing.T) {
 	t.Parallel()
-	srv := testServer(t)
+	// Not listening: adding routes to a serving app would race with its router.
+	srv := New(Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	if missing, stale := matrixGaps(srv.App()); len(missing)+len(stale) > 0 {
 		t.Skipf("the matrix is already incomplete (TestTenantIsolationMatrix reports it): %v %v", missing, stale)
 	}
