@@ -22,8 +22,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/tallyhq/tally/internal/pgtest"
 )
 
 const headerProfile = "X-BU-PROFILE-ID"
@@ -61,7 +59,7 @@ func TestCrashSafetySIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the real binary")
 	}
-	dbURL := pgtest.URL(t)
+	dbURL := crashDatabase(t)
 	srv := startServer(t, dbURL)
 	biz := createSandboxBusiness(t, dbURL, "crashtest")
 	key := biz.SecretKey

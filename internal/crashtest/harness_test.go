@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tallyhq/tally/internal/pgtest"
 )
 
 // binary builds cmd/tally once per test process.
@@ -74,6 +81,41 @@ func freeAddr(t testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// crashDatabase returns the URL of a database of its own (tally_crashtest, next to
+// the test database), created on first use. The servers these tests start run
+// the sandbox rail and the webhook worker, which act on every business of their
+// database; on the shared test database they would advance other tests' payouts
+// and deliver other tests' webhooks.
+func crashDatabase(t testing.TB) string {
+	t.Helper()
+	base := pgtest.URL(t)
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("parse DATABASE_URL: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	const name = "tally_crashtest"
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		t.Fatal(err)
+	}
+	if !exists {
+		_, err := conn.Exec(ctx, "CREATE DATABASE "+name)
+		var pg *pgconn.PgError
+		if err != nil && !(errors.As(err, &pg) && (pg.Code == "42P04" || pg.Code == "23505")) {
+			t.Fatalf("create database %s: %v", name, err)
+		}
+	}
+	u.Path = "/" + name
+	return u.String()
 }
 
 // server is one `tally serve` process; restart reuses its address and env.

@@ -23,7 +23,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tallyhq/tally/internal/pgtest"
+	"github.com/jackc/pgx/v5"
+
 	"github.com/tallyhq/tally/internal/webhook"
 )
 
@@ -31,7 +32,7 @@ func TestTwoReplicasNoDoubles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs two real servers")
 	}
-	dbURL := pgtest.URL(t)
+	dbURL := crashDatabase(t)
 	env := []string{"TALLY_WEBHOOK_ALLOW_PRIVATE=true"}
 	r1 := startServer(t, dbURL, env...)
 	r2 := startServer(t, dbURL, env...)
@@ -153,19 +154,30 @@ func TestTwoReplicasNoDoubles(t *testing.T) {
 
 	// Every payout has exactly one final event; every event is delivered once.
 	ctx := context.Background()
-	db := pgtest.DB(t)
-	var doubled []string
-	if err := db.NewRaw(`SELECT data->>'id' FROM events WHERE business_id = ? AND type IN ('payout.completed', 'payout.failed')
-		GROUP BY data->>'id' HAVING count(*) > 1`, biz.ID).Scan(ctx, &doubled); err != nil {
+	db, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer db.Close(ctx)
+	var doubled []string
+	rows, err := db.Query(ctx, `SELECT data->>'id' FROM events WHERE business_id = $1 AND type IN ('payout.completed', 'payout.failed')
+		GROUP BY data->>'id' HAVING count(*) > 1`, biz.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		_ = rows.Scan(&id)
+		doubled = append(doubled, id)
+	}
+	rows.Close()
 	if len(doubled) > 0 {
 		t.Errorf("payouts with more than one final event (double settlement by two rails): %v", doubled)
 	}
 	var eventCount int
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if err := db.NewRaw(`SELECT count(*) FROM events WHERE business_id = ?`, biz.ID).Scan(ctx, &eventCount); err != nil {
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM events WHERE business_id = $1`, biz.ID).Scan(&eventCount); err != nil {
 			t.Fatal(err)
 		}
 		mu.Lock()
