@@ -266,6 +266,9 @@ func (s *Server) writeSecret(c *fiber.Ctx, status int, message string, fn secret
 	var body []byte
 	err := s.store.InTx(ctx, func(ctx context.Context, tx *postgres.Tx) error {
 		replay, body, ch.customer = nil, nil, ""
+		if err := tx.ActAs(ctx, p.business.ID); err != nil { // row-level security
+			return err
+		}
 		if key != "" {
 			stored, err := tx.ClaimIdempotencyKey(ctx, p.business.ID, key, reqHash)
 			if err != nil || stored != nil {

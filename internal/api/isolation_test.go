@@ -34,7 +34,7 @@ import (
 // isoFixture holds business A's resources and business B's own customer.
 type isoFixture struct {
 	busA, cusA, walA, dadrA, addrA, depA, payA, trfA, quoA, cnvA, whkA, evtA, keyA string
-	cusB                                                                           string
+	cusB, addrB, txA                                                               string
 }
 
 // isoProbe is one call B makes. foreign uses A's id; unknown is the same call with
@@ -221,7 +221,12 @@ var isolationMatrix = map[string]isoRoute{
 		// contract's 400: to_address must be one of the business's own).
 		p := bodyProbe("to_address", "POST", "/v1/sandbox/deposits", f.addrA, "0x1111111111111111111111111111111111111111", mk)
 		p.wantStatus = 400
-		return with(headerProbes(f, "POST", "/v1/sandbox/deposits", mk(f.addrA)), one(p))
+		// A's chain output reported again by B to B's own address: refused (the
+		// global deposits_chain_output index, which RLS hides from B's pre-check).
+		tx := isoProbe{name: "body tx_hash of A", wantStatus: 400, foreign: isoReq{"POST", "/v1/sandbox/deposits",
+			[]string{HeaderProfileID, f.cusB}, map[string]any{"network": "ethereum", "currency": "USDT", "amount": "5",
+				"to_address": f.addrB, "tx_hash": f.txA}}}
+		return with(headerProbes(f, "POST", "/v1/sandbox/deposits", mk(f.addrA)), one(p, tx))
 	}},
 
 	"POST /v1/payouts": {probes: func(f isoFixture) []isoProbe {
@@ -359,9 +364,12 @@ func isoSetup(t *testing.T, a, b *client) isoFixture {
 	f.walA = obj.ID
 	a.do("POST", "/v1/deposit-addresses", map[string]any{"currency": "USDT", "network": "ethereum"}, HeaderProfileID, f.cusA).must(t, 201).Data(t, &obj)
 	f.dadrA, f.addrA = obj.ID, obj.Address
-	a.do("POST", "/v1/sandbox/deposits", map[string]any{"network": "ethereum", "currency": "USDT", "amount": "7", "to_address": f.addrA},
-		HeaderProfileID, f.cusA).must(t, 201).Data(t, &obj)
+	f.txA = "0xiso" + strings.ToLower(ledger.NewID(""))
+	a.do("POST", "/v1/sandbox/deposits", map[string]any{"network": "ethereum", "currency": "USDT", "amount": "7", "to_address": f.addrA,
+		"tx_hash": f.txA}, HeaderProfileID, f.cusA).must(t, 201).Data(t, &obj)
 	f.depA = obj.ID
+	b.do("POST", "/v1/deposit-addresses", map[string]any{"currency": "USDT", "network": "ethereum"}, HeaderProfileID, f.cusB).must(t, 201).Data(t, &obj)
+	f.addrB = obj.Address
 	a.do("POST", "/v1/payouts", usdtPayout(map[string]any{"wallet_id": f.walA}), HeaderProfileID, f.cusA).must(t, 201).Data(t, &obj)
 	f.payA = obj.ID
 	a.do("POST", "/v1/transfers", transferTo(a.business.ID), HeaderProfileID, f.cusA).must(t, 201).Data(t, &obj)

@@ -59,6 +59,11 @@ func (s *Server) write(c *fiber.Ctx, status int, message string, fn mutation) er
 	var body []byte
 	err := s.store.InTx(ctx, func(ctx context.Context, tx *postgres.Tx) error {
 		replay, body = nil, nil
+		if !p.rail { // row-level security: the transaction sees this business only
+			if err := tx.ActAs(ctx, p.business.ID); err != nil {
+				return err
+			}
+		}
 		if key != "" {
 			stored, err := tx.ClaimIdempotencyKey(ctx, p.business.ID, key, reqHash)
 			if err != nil || stored != nil {

@@ -164,6 +164,11 @@ func (t *Tx) ReportDeposit(ctx context.Context, r DepositReport) (DepositOutcome
 	}
 	row := depositToRow(d)
 	if _, err := t.tx.NewInsert().Model(&row).Exec(ctx); err != nil {
+		if constraint(err, "23505") == "deposits_chain_output" {
+			// Reported before for another business, whose row this transaction
+			// cannot see under row-level security (a sandbox deposit).
+			return DepositOutcome{}, ledger.ParamErrorf(ledger.CodeValidation, "tx_hash", "this transaction was already reported for another address")
+		}
 		return DepositOutcome{}, translate(err)
 	}
 	return DepositOutcome{Deposit: d, Created: true, Event: "deposit." + d.Status}, nil
