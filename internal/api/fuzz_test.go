@@ -245,7 +245,9 @@ func (p *propertyRun) step() (*response, string) {
 		}
 		return h
 	}
-	switch op := r.Intn(16); op {
+	switch op := r.Intn(18); op {
+	case 16, 17:
+		return p.tokenStep()
 	case 0:
 		body := map[string]any{"type": "individual", "email": fmt.Sprintf("p%d@example.com", r.Intn(1000)), "first_name": "P", "last_name": "Q"}
 		if r.Intn(3) == 0 { // one invalid or unusual field
@@ -370,6 +372,65 @@ func (p *propertyRun) step() (*response, string) {
 		path := paths[r.Intn(len(paths))]
 		return c.do(m, path, body, p.profile()...), m + " " + path
 	}
+}
+
+// tokenStep mints a customer token with random scopes (sometimes reusing one)
+// and calls a random route with it, sometimes naming another profile. Besides no
+// 5xx, a token's successful list of payouts or transfers holds only its customer.
+func (p *propertyRun) tokenStep() (*response, string) {
+	c, r := p.c, p.rng
+	cust := p.pick(p.customers, p.junkID(ledger.PrefixCustomer))
+	all := []string{"balances:read", "transactions:read", "deposit_addresses:write", "payouts:write", "transfers:write", "admin"}
+	var scopes []string
+	for _, s := range all {
+		if r.Intn(2) == 0 {
+			scopes = append(scopes, s)
+		}
+	}
+	res := c.do("POST", "/v1/customers/"+cust+"/tokens", map[string]any{"scopes": scopes, "ttl_seconds": 60 + r.Intn(3600)})
+	if res.Status != 201 {
+		return res, "mint token"
+	}
+	var tok struct{ Token string }
+	_ = json.Unmarshal(res.Body.Data, &tok)
+	tc := &client{tb: p.t, srv: c.srv, key: tok.Token, business: c.business}
+	var hdr []string
+	switch r.Intn(4) {
+	case 0:
+		hdr = []string{HeaderProfileID, cust}
+	case 1:
+		hdr = []string{HeaderProfileID, p.pick(p.customers, p.foreignCustomer)}
+	case 2:
+		hdr = []string{HeaderProfileID, c.business.ID}
+	}
+	calls := []struct {
+		method, path string
+		body         any
+	}{
+		{"GET", "/v1/balances", nil}, {"GET", "/v1/transactions", nil}, {"GET", "/v1/payouts", nil}, {"GET", "/v1/transfers", nil},
+		{"GET", "/v1/customers", nil}, {"GET", "/v1/customers/" + cust, nil}, {"POST", "/v1/api-keys", map[string]any{"mode": "read_only"}},
+		{"POST", "/v1/transfers", map[string]any{"currency": "USDT", "amount": p.amount(), "to_profile_id": p.pick(p.customers, c.business.ID)}},
+		{"POST", "/v1/payouts", map[string]any{"currency": "USDT", "network": "ethereum", "amount": p.amount(), "address": "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"}},
+		{"POST", "/v1/deposit-addresses", map[string]any{"currency": "USDT", "network": "ethereum"}},
+		{"GET", "/v1/payouts/" + p.pick(p.payouts, p.junkID(ledger.PrefixPayout)), nil},
+		{"POST", "/v1/customers/" + cust + "/tokens", map[string]any{"scopes": []string{"balances:read"}}},
+		{"GET", "/v1/events", nil}, {"GET", "/v1/webhook-endpoints", nil},
+	}
+	call := calls[r.Intn(len(calls))]
+	out := tc.do(call.method, call.path, call.body, hdr...)
+	if out.Status == 200 && call.method == "GET" && (call.path == "/v1/payouts" || call.path == "/v1/transfers") {
+		var items []struct {
+			ProfileID   string `json:"profile_id"`
+			ToProfileID string `json:"to_profile_id"`
+		}
+		_ = json.Unmarshal(out.Body.Data, &items)
+		for _, it := range items {
+			if it.ProfileID != cust && it.ToProfileID != cust {
+				p.t.Fatalf("a token of %s listed another profile's item: %s", cust, out.Raw)
+			}
+		}
+	}
+	return out, "token " + call.method + " " + call.path
 }
 
 func runProperty(t *testing.T, srv *Server, seed int64, calls int) (ok int) {
