@@ -212,8 +212,7 @@ k6_run() {
 	log "k6 $scenario $mode (vus $vus${rate:+, rate $rate/s}, $DURATION)"
 	rss_sampler "$dir/rss_kb" &
 	local sampler=$!
-	local cpu0 k6pid
-	cpu0=$(cpu_snapshot)
+	local k6pid
 	local profile_pid=""
 	if [ "$scenario" = transfers ] && [ "$mode" = closed ]; then
 		local secs=${DURATION%s}
@@ -227,14 +226,15 @@ k6_run() {
 		-e BATCH_SIZE="${BENCH_BATCH_SIZE:-1000}" -e IDEMPOTENCY="$IDEMPOTENCY" -e SUMMARY="$dir/k6.json" \
 		bench/k6/tally.js >"$dir/k6.out" 2>"$dir/k6.log" &
 	k6pid=$!
-	# Sample CPU once more just before k6 ends (it runs DURATION after a short setup).
-	( sleep "$(( ${DURATION%s} - 1 > 0 ? ${DURATION%s} - 1 : 1 ))"; cpu_snapshot "$k6pid" >"$dir/cpu1" ) &
+	# CPU shares: sampled 1 s after k6 starts and 1 s before it ends (it runs DURATION
+	# after a short setup), so start-up and verify stay out of the figure.
+	# ($k6pid is the subshell running cmd; k6 is its child.)
+	( sleep 1; kp=$(pgrep -P "$k6pid" -x k6 | head -1); kp=${kp:-$k6pid}; cpu_snapshot "$kp" >"$dir/cpu0"
+	  sleep "$(( ${DURATION%s} - 2 > 0 ? ${DURATION%s} - 2 : 1 ))"; cpu_snapshot "$kp" >"$dir/cpu1" ) &
 	local cpupid=$!
 	wait "$k6pid" || log "k6 exited non-zero (see $dir/k6.log)"
 	wait "$cpupid" 2>/dev/null || true
 	tee -a "$OUT/k6-lines.txt" <"$dir/k6.out" >&2
-	[ -s "$dir/cpu1" ] || cpu_snapshot >"$dir/cpu1"
-	echo "$cpu0" >"$dir/cpu0"
 	touch "$dir/rss_kb.stop"
 	wait "$sampler" 2>/dev/null || true
 	[ -n "$profile_pid" ] && { wait "$profile_pid" || log "CPU profile failed"; }

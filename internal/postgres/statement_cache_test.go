@@ -1,0 +1,60 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/tallyhq/tally/internal/pgtest"
+	"github.com/tallyhq/tally/internal/postgres"
+)
+
+// TestOpenBoundsStatementCache checks that Open keeps pgx's per-connection
+// statement cache small unless DATABASE_URL sets statement_cache_capacity, and
+// that statements beyond the cache's size still answer correctly (they are
+// evicted and prepared again, as bun's one-off queries always are).
+func TestOpenBoundsStatementCache(t *testing.T) {
+	ctx := context.Background()
+	base := pgtest.URL(t)
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	for _, c := range []struct {
+		url  string
+		want int
+	}{
+		{base, 32},
+		{base + sep + "statement_cache_capacity=100", 100},
+	} {
+		db, err := postgres.Open(ctx, c.url, postgres.Options{PoolSize: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := db.DB.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int
+		if err := conn.Raw(func(dc any) error {
+			got = dc.(*stdlib.Conn).Conn().Config().StatementCacheCapacity
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("statement cache capacity %d, want %d", got, c.want)
+		}
+		for i := 0; i < 3*c.want; i++ {
+			var n int
+			if err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT %d", i)).Scan(&n); err != nil || n != i {
+				t.Fatalf("SELECT %d = %d, %v", i, n, err)
+			}
+		}
+		conn.Close()
+		db.Close()
+	}
+}
