@@ -524,7 +524,15 @@ func cpuSplit(dir string) string {
 		return "n/a"
 	}
 	total := b[3] - a[3]
-	pct := func(i int) string { return f0(100 * (b[i] - a[i]) / total) }
-	other := 100 * ((b[3] - a[3]) - (b[0] - a[0]) - (b[1] - a[1]) - (b[2] - a[2]) - (b[4] - a[4])) / total
-	return fmt.Sprintf("%s/%s/%s/%s/%s %%", pct(0), pct(1), pct(2), f0(other), pct(4))
+	pct := func(i int) string {
+		if b[i] < a[i] { // the process was gone at the second sample
+			return "?"
+		}
+		return f0(100 * (b[i] - a[i]) / total)
+	}
+	other := "?"
+	if b[2] >= a[2] {
+		other = f0(100 * ((b[3] - a[3]) - (b[0] - a[0]) - (b[1] - a[1]) - (b[2] - a[2]) - (b[4] - a[4])) / total)
+	}
+	return fmt.Sprintf("%s/%s/%s/%s/%s %%", pct(0), pct(1), pct(2), other, pct(4))
 }
