@@ -93,21 +93,7 @@ func (s *Server) createQuote(c *fiber.Ctx) error {
 }
 
 func (s *Server) getQuote(c *fiber.Ctx) error {
-	sc, err := scopeFrom(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := s.requestContext(c)
-	defer cancel()
-	cs, err := s.currencies(ctx)
-	if err != nil {
-		return err
-	}
-	q, err := s.store.FindQuote(ctx, sc.Business.ID, sc.ProfileID(), c.Params("id"))
-	if err != nil {
-		return err
-	}
-	return ok(c, fiber.StatusOK, "Quote retrieved", toQuoteDTO(cs, q))
+	return scopedGet(s, c, "Quote retrieved", s.store.FindQuote, toQuoteDTO)
 }
 
 type conversionDTO struct {
@@ -165,46 +151,10 @@ func (s *Server) createConversion(c *fiber.Ctx) error {
 }
 
 func (s *Server) listConversions(c *fiber.Ctx) error {
-	sc, err := scopeFrom(c)
-	if err != nil {
-		return err
-	}
-	pg, err := pageParams(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := s.requestContext(c)
-	defer cancel()
-	cs, err := s.currencies(ctx)
-	if err != nil {
-		return err
-	}
-	items, err := s.store.ListConversions(ctx, sc.Business.ID, sc.ProfileID(), pg)
-	if err != nil {
-		return err
-	}
-	items, next := pageOf(items, pg.Limit, func(v ledger.Conversion) (time.Time, string) { return v.CreatedAt, v.ID })
-	out := make([]conversionDTO, len(items))
-	for i, v := range items {
-		out[i] = toConversionDTO(cs, v)
-	}
-	return okList(c, "Conversions retrieved", out, pg.Limit, next)
+	return scopedList(s, c, "Conversions retrieved", s.store.ListConversions,
+		func(v ledger.Conversion) (time.Time, string) { return v.CreatedAt, v.ID }, toConversionDTO)
 }
 
 func (s *Server) getConversion(c *fiber.Ctx) error {
-	sc, err := scopeFrom(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := s.requestContext(c)
-	defer cancel()
-	cs, err := s.currencies(ctx)
-	if err != nil {
-		return err
-	}
-	v, err := s.store.FindConversion(ctx, sc.Business.ID, sc.ProfileID(), c.Params("id"))
-	if err != nil {
-		return err
-	}
-	return ok(c, fiber.StatusOK, "Conversion retrieved", toConversionDTO(cs, v))
+	return scopedGet(s, c, "Conversion retrieved", s.store.FindConversion, toConversionDTO)
 }

@@ -86,26 +86,9 @@ func (s *Server) createDepositAddress(c *fiber.Ctx) error {
 }
 
 func (s *Server) listDepositAddresses(c *fiber.Ctx) error {
-	sc, err := scopeFrom(c)
-	if err != nil {
-		return err
-	}
-	pg, err := pageParams(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := s.requestContext(c)
-	defer cancel()
-	items, err := s.store.ListDepositAddresses(ctx, sc.Business.ID, sc.ProfileID(), pg)
-	if err != nil {
-		return err
-	}
-	items, next := pageOf(items, pg.Limit, func(a ledger.DepositAddress) (time.Time, string) { return a.CreatedAt, a.ID })
-	out := make([]depositAddressDTO, len(items))
-	for i, a := range items {
-		out[i] = toDepositAddressDTO(a)
-	}
-	return okList(c, "Deposit addresses retrieved", out, pg.Limit, next)
+	return scopedList(s, c, "Deposit addresses retrieved", s.store.ListDepositAddresses,
+		func(a ledger.DepositAddress) (time.Time, string) { return a.CreatedAt, a.ID },
+		func(_ ledger.Currencies, a ledger.DepositAddress) depositAddressDTO { return toDepositAddressDTO(a) })
 }
 
 type depositDTO struct {
@@ -134,48 +117,12 @@ func toDepositDTO(cs ledger.Currencies, d ledger.Deposit) depositDTO {
 }
 
 func (s *Server) listDeposits(c *fiber.Ctx) error {
-	sc, err := scopeFrom(c)
-	if err != nil {
-		return err
-	}
-	pg, err := pageParams(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := s.requestContext(c)
-	defer cancel()
-	cs, err := s.currencies(ctx)
-	if err != nil {
-		return err
-	}
-	items, err := s.store.ListDeposits(ctx, sc.Business.ID, sc.ProfileID(), pg)
-	if err != nil {
-		return err
-	}
-	items, next := pageOf(items, pg.Limit, func(d ledger.Deposit) (time.Time, string) { return d.CreatedAt, d.ID })
-	out := make([]depositDTO, len(items))
-	for i, d := range items {
-		out[i] = toDepositDTO(cs, d)
-	}
-	return okList(c, "Deposits retrieved", out, pg.Limit, next)
+	return scopedList(s, c, "Deposits retrieved", s.store.ListDeposits,
+		func(d ledger.Deposit) (time.Time, string) { return d.CreatedAt, d.ID }, toDepositDTO)
 }
 
 func (s *Server) getDeposit(c *fiber.Ctx) error {
-	sc, err := scopeFrom(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := s.requestContext(c)
-	defer cancel()
-	cs, err := s.currencies(ctx)
-	if err != nil {
-		return err
-	}
-	d, err := s.store.FindDeposit(ctx, sc.Business.ID, sc.ProfileID(), c.Params("id"))
-	if err != nil {
-		return err
-	}
-	return ok(c, fiber.StatusOK, "Deposit retrieved", toDepositDTO(cs, d))
+	return scopedGet(s, c, "Deposit retrieved", s.store.FindDeposit, toDepositDTO)
 }
 
 // depositRequest is the body of a rail's deposit report and of a sandbox deposit.

@@ -272,21 +272,7 @@ var allowedPayoutStatus = map[string]bool{ledger.PayoutPending: true, ledger.Pay
 	ledger.PayoutCompleted: true, ledger.PayoutFailed: true, ledger.PayoutCancelled: true}
 
 func (s *Server) getPayout(c *fiber.Ctx) error {
-	sc, err := scopeFrom(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := s.requestContext(c)
-	defer cancel()
-	cs, err := s.currencies(ctx)
-	if err != nil {
-		return err
-	}
-	p, err := s.store.FindPayout(ctx, sc.Business.ID, sc.ProfileID(), c.Params("id"))
-	if err != nil {
-		return err
-	}
-	return ok(c, fiber.StatusOK, "Payout retrieved", toPayoutDTO(cs, p))
+	return scopedGet(s, c, "Payout retrieved", s.store.FindPayout, toPayoutDTO)
 }
 
 // cancelPayout cancels a pending payout and releases its hold in full.

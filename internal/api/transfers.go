@@ -238,46 +238,10 @@ func (s *Server) errorBodyOf(c *fiber.Ctx, err error) *errorBody {
 }
 
 func (s *Server) listTransfers(c *fiber.Ctx) error {
-	sc, err := scopeFrom(c)
-	if err != nil {
-		return err
-	}
-	pg, err := pageParams(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := s.requestContext(c)
-	defer cancel()
-	cs, err := s.currencies(ctx)
-	if err != nil {
-		return err
-	}
-	items, err := s.store.ListTransfers(ctx, sc.Business.ID, sc.ProfileID(), pg)
-	if err != nil {
-		return err
-	}
-	items, next := pageOf(items, pg.Limit, func(t ledger.Transfer) (time.Time, string) { return t.CreatedAt, t.ID })
-	out := make([]transferDTO, len(items))
-	for i, t := range items {
-		out[i] = toTransferDTO(cs, t)
-	}
-	return okList(c, "Transfers retrieved", out, pg.Limit, next)
+	return scopedList(s, c, "Transfers retrieved", s.store.ListTransfers,
+		func(t ledger.Transfer) (time.Time, string) { return t.CreatedAt, t.ID }, toTransferDTO)
 }
 
 func (s *Server) getTransfer(c *fiber.Ctx) error {
-	sc, err := scopeFrom(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := s.requestContext(c)
-	defer cancel()
-	cs, err := s.currencies(ctx)
-	if err != nil {
-		return err
-	}
-	t, err := s.store.FindTransfer(ctx, sc.Business.ID, sc.ProfileID(), c.Params("id"))
-	if err != nil {
-		return err
-	}
-	return ok(c, fiber.StatusOK, "Transfer retrieved", toTransferDTO(cs, t))
+	return scopedGet(s, c, "Transfer retrieved", s.store.FindTransfer, toTransferDTO)
 }
