@@ -226,11 +226,11 @@ k6_run() {
 		-e BATCH_SIZE="${BENCH_BATCH_SIZE:-1000}" -e IDEMPOTENCY="$IDEMPOTENCY" -e SUMMARY="$dir/k6.json" \
 		bench/k6/tally.js >"$dir/k6.out" 2>"$dir/k6.log" &
 	k6pid=$!
-	# CPU shares: sampled 1 s after k6 starts and 1 s before it ends (it runs DURATION
+	# CPU shares: sampled 1 s after k6 starts and a few seconds before it ends (it runs DURATION
 	# after a short setup), so start-up and verify stay out of the figure.
 	# ($k6pid is the subshell running cmd; k6 is its child.)
 	( sleep 1; kp=$(pgrep -P "$k6pid" -x k6 | head -1); kp=${kp:-$k6pid}; cpu_snapshot "$kp" >"$dir/cpu0"
-	  sleep "$(( ${DURATION%s} - 2 > 0 ? ${DURATION%s} - 2 : 1 ))"; cpu_snapshot "$kp" >"$dir/cpu1" ) &
+	  sleep "$(( ${DURATION%s} - 5 > 0 ? ${DURATION%s} - 5 : 1 ))"; cpu_snapshot "$kp" >"$dir/cpu1" ) &
 	local cpupid=$!
 	wait "$k6pid" || log "k6 exited non-zero (see $dir/k6.log)"
 	wait "$cpupid" 2>/dev/null || true
