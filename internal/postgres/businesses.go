@@ -179,26 +179,24 @@ const lastUsedGranularity = time.Minute
 // Authenticate resolves a secret key by its hash. Unknown and revoked keys are both
 // unauthenticated. It touches last_used_at at most once a minute.
 func (s *Store) Authenticate(ctx context.Context, secret string) (Credential, error) {
-	var row struct {
-		apiKeyRow
-		BName      string    `bun:"b_name"`
-		BMode      string    `bun:"b_mode"`
-		BCreatedAt time.Time `bun:"b_created_at"`
-	}
-	err := s.db.NewRaw(`SELECT k.*, b.name AS b_name, b.mode AS b_mode, b.created_at AS b_created_at
-		FROM api_keys k JOIN businesses b ON b.id = k.business_id WHERE k.hash = ?`, ledger.HashSecret(secret)).Scan(ctx, &row)
+	var row apiKeyRow
+	var b ledger.Business
+	var mode string
+	err := s.db.DB.QueryRowContext(ctx, `SELECT k.business_id, k.id, k.name, k.mode, k.hint, k.created_at, k.last_used_at,
+			k.revoked_at, b.name, b.mode, b.created_at
+		FROM api_keys k JOIN businesses b ON b.id = k.business_id WHERE k.hash = $1`, ledger.HashSecret(secret)).
+		Scan(&row.BusinessID, &row.ID, &row.Name, &row.Mode, &row.Hint, &row.CreatedAt, &row.LastUsedAt, &row.RevokedAt,
+			&b.Name, &mode, &b.CreatedAt)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && row.RevokedAt != nil) {
 		return Credential{}, ledger.Errorf(ledger.CodeUnauthenticated, "invalid or revoked API key")
 	}
 	if err != nil {
 		return Credential{}, translate(err)
 	}
+	b.ID, b.Mode = row.BusinessID, ledger.Mode(mode)
 	if row.LastUsedAt == nil || time.Since(*row.LastUsedAt) > lastUsedGranularity {
 		_, _ = s.db.NewUpdate().Model((*apiKeyRow)(nil)).Set("last_used_at = now()").
 			Where("business_id = ? AND id = ?", row.BusinessID, row.ID).Exec(ctx)
 	}
-	return Credential{
-		Business: ledger.Business{ID: row.BusinessID, Name: row.BName, Mode: ledger.Mode(row.BMode), CreatedAt: row.BCreatedAt},
-		Key:      row.apiKeyRow.domain(),
-	}, nil
+	return Credential{Business: b, Key: row.domain()}, nil
 }

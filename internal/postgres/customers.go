@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -96,27 +94,46 @@ func (r customerRow) domain() ledger.Customer {
 // FindCustomer returns one customer of business. A customer of another business is
 // not_found, exactly like one that never existed.
 func (s *Store) FindCustomer(ctx context.Context, business, id string) (ledger.Customer, error) {
-	return findCustomer(ctx, s.db, business, id, false)
+	return queryCustomer(ctx, s.db.DB, s.db, business, id, "")
 }
 
 // FindCustomer reads a customer inside the transaction; forUpdate locks its row.
 func (t *Tx) FindCustomer(ctx context.Context, business, id string, forUpdate bool) (ledger.Customer, error) {
-	return findCustomer(ctx, t.tx, business, id, forUpdate)
+	lock := ""
+	if forUpdate {
+		lock = "UPDATE"
+	}
+	return queryCustomer(ctx, t.tx.Tx, t.db, business, id, lock)
 }
 
-func findCustomer(ctx context.Context, db bun.IDB, business, id string, forUpdate bool) (ledger.Customer, error) {
+// customerSelect reads one customer by primary key (a row lock may follow).
+// Plain $n parameters let pgx prepare it once per connection: it runs on every
+// request that names a customer.
+const customerSelect = `SELECT * FROM customers WHERE business_id = $1 AND id = $2`
+
+// queryCustomer reads a customer with an optional row lock (UPDATE or SHARE) and
+// scans it with bun into the row model.
+func queryCustomer(ctx context.Context, q queryer, scan *bun.DB, business, id, lock string) (ledger.Customer, error) {
 	if !ledger.ValidID(id, ledger.PrefixCustomer) {
 		return ledger.Customer{}, ledger.Errorf(ledger.CodeNotFound, "customer %q not found", id)
 	}
-	var r customerRow
-	q := db.NewSelect().Model(&r).Where("business_id = ? AND id = ?", business, id)
-	if forUpdate {
-		q = q.For("UPDATE")
+	query := customerSelect
+	if lock != "" {
+		query += " FOR " + lock
 	}
-	if err := q.Scan(ctx); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return ledger.Customer{}, ledger.Errorf(ledger.CodeNotFound, "customer %q not found", id)
+	rows, err := q.QueryContext(ctx, query, business, id)
+	if err != nil {
+		return ledger.Customer{}, translate(err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return ledger.Customer{}, translate(err)
 		}
+		return ledger.Customer{}, ledger.Errorf(ledger.CodeNotFound, "customer %q not found", id)
+	}
+	var r customerRow
+	if err := scan.ScanRow(ctx, rows, &r); err != nil {
 		return ledger.Customer{}, translate(err)
 	}
 	return r.domain(), nil
@@ -127,18 +144,7 @@ func findCustomer(ctx context.Context, db bun.IDB, business, id string, forUpdat
 // UPDATE and checks every balance is zero) waits for the credit, so no closed
 // customer ever holds money.
 func (t *Tx) ShareLockCustomer(ctx context.Context, business, id string) (ledger.Customer, error) {
-	if !ledger.ValidID(id, ledger.PrefixCustomer) {
-		return ledger.Customer{}, ledger.Errorf(ledger.CodeNotFound, "customer %q not found", id)
-	}
-	var r customerRow
-	err := t.tx.NewSelect().Model(&r).Where("business_id = ? AND id = ?", business, id).For("SHARE").Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ledger.Customer{}, ledger.Errorf(ledger.CodeNotFound, "customer %q not found", id)
-	}
-	if err != nil {
-		return ledger.Customer{}, translate(err)
-	}
-	return r.domain(), nil
+	return queryCustomer(ctx, t.tx.Tx, t.db, business, id, "SHARE")
 }
 
 // CreateCustomer inserts c. A taken external_id is customer_exists naming the

@@ -6,10 +6,14 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -212,14 +216,20 @@ func isConnError(err error) bool {
 	}
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) {
-		return strings.HasPrefix(pg.Code, "08") || pg.Code == "57P01" || pg.Code == "57014"
+		// 08: connection exception; 57P01-03: admin/crash shutdown, cannot connect now; 57014: canceled.
+		return strings.HasPrefix(pg.Code, "08") || strings.HasPrefix(pg.Code, "57P0") || pg.Code == "57014"
 	}
 	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) {
+	var ne net.Error
+	if errors.As(err, &ce) || errors.As(err, &ne) {
 		return true
 	}
+	// The server went away mid-conversation: a dropped socket surfaces as EOF,
+	// a reset, or database/sql's bad-connection marker.
 	return pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.Is(err, sql.ErrConnDone) ||
-		strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "conn closed")
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNREFUSED) ||
+		strings.Contains(err.Error(), "conn closed")
 }
 
 // constraint returns the violated constraint of a unique/check violation, or "".

@@ -28,20 +28,23 @@ type StoredResponse struct {
 // advisory lock, so it ends with the transaction, crash included.
 func (t *Tx) ClaimIdempotencyKey(ctx context.Context, business, key string, requestHash []byte) (*StoredResponse, error) {
 	var got bool
-	if err := t.tx.NewRaw("SELECT pg_try_advisory_xact_lock(?)", advisoryKey(business, key)).Scan(ctx, &got); err != nil {
+	if err := t.tx.Tx.QueryRowContext(ctx, "SELECT pg_try_advisory_xact_lock($1)", advisoryKey(business, key)).Scan(&got); err != nil {
 		return nil, translate(err)
 	}
 	if !got {
 		return nil, ledger.ParamErrorf(ledger.CodeIdempotencyInUse, "Idempotency-Key",
 			"a request with this Idempotency-Key is still being processed; retry later")
 	}
+	// A statement of its own, after the lock: its snapshot sees a response that the
+	// previous holder committed just before releasing the lock.
 	var row struct {
-		RequestHash []byte `bun:"request_hash"`
-		StatusCode  int    `bun:"status_code"`
-		Response    []byte `bun:"response"`
+		RequestHash []byte
+		StatusCode  int
+		Response    []byte
 	}
-	err := t.tx.NewRaw(`SELECT request_hash, status_code, response FROM idempotency_keys
-		WHERE business_id = ? AND key = ? AND created_at > now() - ?::interval`, business, key, IdempotencyTTL.String()).Scan(ctx, &row)
+	err := t.tx.Tx.QueryRowContext(ctx, `SELECT request_hash, status_code, response FROM idempotency_keys
+		WHERE business_id = $1 AND key = $2 AND created_at > now() - $3::interval`, business, key, IdempotencyTTL.String()).
+		Scan(&row.RequestHash, &row.StatusCode, &row.Response)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -53,17 +56,6 @@ func (t *Tx) ClaimIdempotencyKey(ctx context.Context, business, key string, requ
 			"this Idempotency-Key was used with a different request (method, path, profile or body)")
 	}
 	return &StoredResponse{StatusCode: row.StatusCode, Body: row.Response}, nil
-}
-
-// SaveIdempotentResponse stores the response in the transaction that made the
-// effect, replacing an expired record of the same key.
-func (t *Tx) SaveIdempotentResponse(ctx context.Context, business, key string, requestHash []byte, r StoredResponse) error {
-	_, err := t.tx.NewRaw(`INSERT INTO idempotency_keys (business_id, key, request_hash, status_code, response, created_at)
-		VALUES (?, ?, ?, ?, ?, now())
-		ON CONFLICT (business_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,
-			status_code = EXCLUDED.status_code, response = EXCLUDED.response, created_at = EXCLUDED.created_at`,
-		business, key, requestHash, r.StatusCode, r.Body).Exec(ctx)
-	return translate(err)
 }
 
 // PruneIdempotencyKeys deletes records older than the TTL, at most limit of them.

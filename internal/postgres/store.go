@@ -27,6 +27,12 @@ func (s *Store) Ping(ctx context.Context) error {
 // its audit record and its idempotency record in one Tx, so they commit together.
 type Tx struct {
 	tx bun.Tx
+	db *bun.DB // for bun's row scanning of plain SQL results
+
+	// Written by flush just before commit (see events.go).
+	events []pendingEvent
+	audits []pendingAudit
+	idem   *pendingIdempotency
 }
 
 // InTx runs fn in one READ COMMITTED transaction with bounded retries on deadlocks
@@ -34,19 +40,12 @@ type Tx struct {
 // outside the transaction.
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
 	return inTx(ctx, s.db, func(ctx context.Context, btx bun.Tx) error {
-		return fn(ctx, &Tx{tx: btx})
+		tx := &Tx{tx: btx, db: s.db}
+		if err := fn(ctx, tx); err != nil {
+			return err
+		}
+		return tx.flush(ctx)
 	})
-}
-
-// Event writes one outbox event (see insertEvent).
-func (t *Tx) Event(ctx context.Context, business, typ, profile string, data any) error {
-	_, err := insertEvent(ctx, t.tx, business, typ, profile, data)
-	return err
-}
-
-// Audit records a mutating request against one customer.
-func (t *Tx) Audit(ctx context.Context, business, customer string, a Audit) error {
-	return insertAudit(ctx, t.tx, business, customer, a)
 }
 
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

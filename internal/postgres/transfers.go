@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -57,8 +58,31 @@ func (t *Tx) CreateTransfers(ctx context.Context, trs []ledger.Transfer) ([]ledg
 			rows[i].Metadata = map[string]string{}
 		}
 	}
-	_, err := t.tx.NewInsert().Model(&rows).Exec(ctx)
-	return trs, translate(err)
+	return trs, t.insertTransfers(ctx, rows)
+}
+
+// insertTransfers writes transfer rows with one constant statement over arrays, so
+// pgx prepares it once per connection whatever the batch size.
+func (t *Tx) insertTransfers(ctx context.Context, rows []transferRow) error {
+	n := len(rows)
+	biz, ids, from, to, status, cur := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	amount, meta, entry := make([]string, n), make([]string, n), make([]string, n)
+	desc := make([]*string, n)
+	created := make([]time.Time, n)
+	for i, r := range rows {
+		m, err := json.Marshal(r.Metadata)
+		if err != nil {
+			return err
+		}
+		biz[i], ids[i], from[i], to[i], status[i], cur[i] = r.BusinessID, r.ID, r.FromProfileID, r.ToProfileID, r.Status, r.Currency
+		amount[i], meta[i], entry[i], desc[i], created[i] = r.Amount.String(), string(m), r.EntryID, r.Description, r.CreatedAt
+	}
+	_, err := t.tx.Tx.ExecContext(ctx, `INSERT INTO transfers (business_id, id, from_profile_id, to_profile_id, status, currency,
+			amount, description, metadata, entry_id, created_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::numeric[],
+			$8::text[], $9::jsonb[], $10::text[], $11::timestamptz[])`,
+		biz, ids, from, to, status, cur, amount, desc, meta, entry, created)
+	return translate(err)
 }
 
 // FindTransfer returns a transfer that the profile sent or received.
