@@ -119,8 +119,18 @@ func (f *fixture) addEndpoint(tb testing.TB, url string, events ...string) (stri
 // emit commits one event the way every feature does: tx.Event in a transaction.
 func (f *fixture) emit(tb testing.TB, typ string) string {
 	tb.Helper()
-	profile := ledger.NewID(ledger.PrefixCustomer)
-	err := f.store.InTx(context.Background(), func(ctx context.Context, tx *postgres.Tx) error {
+	// A real customer per event, so the event names a profile of its business
+	// (tally verify's invariant 6 holds on the database the tests leave behind).
+	typ0, email, first, last := "individual", "hook@example.com", "Web", "Hook"
+	cust, err := ledger.NewCustomer(f.business.ID, ledger.CustomerPatch{Type: &typ0, Email: &email, FirstName: &first, LastName: &last}, time.Now().UTC())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	profile := cust.ID
+	err = f.store.InTx(context.Background(), func(ctx context.Context, tx *postgres.Tx) error {
+		if err := tx.CreateCustomer(ctx, cust); err != nil {
+			return err
+		}
 		return tx.Event(ctx, f.business.ID, typ, profile, map[string]any{"id": profile, "object": "test", "n": 1})
 	})
 	if err != nil {
