@@ -213,16 +213,12 @@ func (s *Server) preparePayout(ctx context.Context, sc ledger.Scope, req payoutR
 			}
 			p.Address = addr
 		}
-		risky, err := tx.Risky(ctx, p.Network, p.Address)
+		risky, fee, err := tx.PayoutTerms(ctx, sc.Business.ID, cur.Code, p.Network, p.Address)
 		if err != nil {
 			return nil, err
 		}
 		if risky {
 			return nil, ledger.ParamErrorf(ledger.CodeHighRiskAddress, "address", "the destination address is on the risk list")
-		}
-		fee, err := tx.Fee(ctx, sc.Business.ID, cur.Code)
-		if err != nil {
-			return nil, err
 		}
 		p.Fee = fee.For(p.Amount, cur.Scale)
 		if p, err = tx.CreatePayout(ctx, p); err != nil {

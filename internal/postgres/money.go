@@ -108,6 +108,19 @@ func (t *Tx) Fee(ctx context.Context, business, currency string) (ledger.Fee, er
 	return f, translate(err)
 }
 
+// PayoutTerms answers, in one round trip, whether a payout destination is on the
+// risk list and what fee the business charges in currency (zero when none is set).
+func (t *Tx) PayoutTerms(ctx context.Context, business, currency, network, address string) (bool, ledger.Fee, error) {
+	var risky bool
+	var f ledger.Fee
+	err := t.tx.Tx.QueryRowContext(ctx, `SELECT
+			EXISTS (SELECT 1 FROM risk_addresses WHERE network = $3 AND lower(address) = lower($4)),
+			coalesce(f.fixed, 0), coalesce(f.percent, 0)
+		FROM (SELECT 1) one LEFT JOIN payout_fees f ON f.business_id = $1 AND f.currency = $2`,
+		business, currency, network, address).Scan(&risky, &f.Fixed, &f.Percent)
+	return risky, f, translate(err)
+}
+
 // SetRate sets the conversion rate of a pair (used in both directions).
 func (s *Store) SetRate(ctx context.Context, r ledger.Rate) error {
 	_, err := s.db.DB.ExecContext(ctx, `INSERT INTO fx_rates (base, quote, rate, spread_percent, updated_at) VALUES ($1, $2, $3, $4, now())

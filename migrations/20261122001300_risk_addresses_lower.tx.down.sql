@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS risk_addresses_lower;
