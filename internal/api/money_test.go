@@ -631,3 +631,29 @@ func TestBalancesAndCurrencies(t *testing.T) {
 		t.Fatalf("csv = %q", res.Raw)
 	}
 }
+
+func TestPayoutToWallet(t *testing.T) {
+	t.Parallel()
+	srv := testServer(t)
+	c := newClient(t, srv, ledger.ModeLive)
+	cust := c.createCustomer("wallet-pay@example.com")
+	pgtest.Fund(t, c.business.ID, cust, "USDT", "100")
+	var w struct{ ID, Address string }
+	c.do("POST", "/v1/customers/"+cust+"/wallets", map[string]any{"network": "tron", "address": "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", "label": "main"}).
+		must(t, 201).Data(t, &w)
+	var p struct{ Address, Status string }
+	c.do("POST", "/v1/payouts", map[string]any{"currency": "USDT", "network": "tron", "amount": "10", "wallet_id": w.ID},
+		HeaderProfileID, cust).must(t, 201).Data(t, &p)
+	if p.Address != w.Address || p.Status != "pending" {
+		t.Fatalf("payout to wallet = %+v, want address %s", p, w.Address)
+	}
+	r := c.do("POST", "/v1/payouts", map[string]any{"currency": "USDT", "network": "ethereum", "amount": "10", "wallet_id": w.ID},
+		HeaderProfileID, cust).must(t, 400)
+	if r.Code() != "validation_failed" || r.Body.Error.Param != "wallet_id" {
+		t.Fatalf("wallet on another network: %s", r.Raw)
+	}
+	// The business's main profile cannot spend a customer's wallet.
+	pgtest.Fund(t, c.business.ID, c.business.ID, "USDT", "100")
+	c.do("POST", "/v1/payouts", map[string]any{"currency": "USDT", "network": "tron", "amount": "10", "wallet_id": w.ID}).must(t, 404)
+	wantAmount(t, "customer available", c.balance(cust, "USDT").Available, "90")
+}
