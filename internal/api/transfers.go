@@ -186,17 +186,22 @@ func (s *Server) createTransferBatch(c *fiber.Ctx) error {
 		valid, validIdx = append(valid, t), append(validIdx, i)
 	}
 	return s.write(c, fiber.StatusCreated, "Transfers processed", func(ctx context.Context, tx *postgres.Tx, ch *change) (any, error) {
+		recipients, err := lockRecipients(ctx, tx, sc.Business.ID, valid)
+		if err != nil {
+			return nil, err
+		}
 		var booked []ledger.Transfer
 		var bookedIdx []int
-		for k, t := range valid {
-			i := validIdx[k]
-			err := checkRecipient(ctx, tx, sc.Business.ID, t.ToProfileID, fmt.Sprintf("transfers[%d].to_profile_id", i))
-			if err == nil {
+		for k := range valid {
+			t, i := valid[k], validIdx[k]
+			err := recipients.check(t.ToProfileID, fmt.Sprintf("transfers[%d].to_profile_id", i))
+			switch {
+			case err == nil && atomic:
+				// One failure refuses the whole batch, so no savepoint is needed.
+				err = tx.BookTransfer(ctx, &t)
+			case err == nil:
 				// A savepoint lets one overdrawn transfer fail without aborting the batch.
-				_, err = tx.Savepoint(ctx, func(ctx context.Context) error {
-					_, err := tx.CreateTransfers(ctx, []ledger.Transfer{t})
-					return err
-				})
+				_, err = tx.Savepoint(ctx, func(ctx context.Context) error { return tx.BookTransfer(ctx, &t) })
 			}
 			if err != nil {
 				if atomic {
@@ -210,9 +215,11 @@ func (s *Server) createTransferBatch(c *fiber.Ctx) error {
 			}
 			booked, bookedIdx = append(booked, t), append(bookedIdx, i)
 		}
+		if err := tx.SaveTransfers(ctx, booked); err != nil {
+			return nil, err
+		}
 		for k, t := range booked {
 			dto := toTransferDTO(cs, t)
-			dto.Status, dto.CreatedAt = "completed", rfc3339(nowUTC())
 			results[bookedIdx[k]].Status, results[bookedIdx[k]].Transfer = "completed", &dto
 			if err := tx.Event(ctx, sc.Business.ID, "transfer.completed", t.FromProfileID, dto); err != nil {
 				return nil, err
@@ -220,6 +227,41 @@ func (s *Server) createTransferBatch(c *fiber.Ctx) error {
 		}
 		return fiber.Map{"atomic": atomic, "results": results}, nil
 	})
+}
+
+// recipientSet is the status of every customer a batch pays, read with one query.
+type recipientSet struct {
+	business string
+	status   map[string]ledger.CustomerStatus
+}
+
+// lockRecipients share-locks every customer the transfers pay (see checkRecipient).
+func lockRecipients(ctx context.Context, tx *postgres.Tx, business string, trs []ledger.Transfer) (recipientSet, error) {
+	seen := map[string]bool{}
+	var ids []string
+	for _, t := range trs {
+		if strings.HasPrefix(t.ToProfileID, ledger.PrefixCustomer) && !seen[t.ToProfileID] {
+			seen[t.ToProfileID] = true
+			ids = append(ids, t.ToProfileID)
+		}
+	}
+	st, err := tx.ShareLockCustomers(ctx, business, ids)
+	return recipientSet{business: business, status: st}, err
+}
+
+// check applies checkRecipient's rules to one recipient of the set.
+func (r recipientSet) check(id, param string) error {
+	if id == r.business {
+		return nil
+	}
+	st, ok := r.status[id]
+	switch {
+	case !ok:
+		return ledger.ParamErrorf(ledger.CodeProfileNotFound, param, "profile %q not found", id)
+	case st == ledger.CustomerClosed:
+		return ledger.ParamErrorf(ledger.CodeProfileInactive, param, "customer %s is closed and cannot receive money", id)
+	}
+	return nil
 }
 
 // errorBodyOf renders err as the error object of a batch item.

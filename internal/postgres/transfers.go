@@ -39,18 +39,36 @@ func (r transferRow) domain() ledger.Transfer {
 // CreateTransfers moves money between profiles of one business, each transfer
 // its own posted entry, all in the caller's transaction (a batch is one commit).
 func (t *Tx) CreateTransfers(ctx context.Context, trs []ledger.Transfer) ([]ledger.Transfer, error) {
-	rows := make([]transferRow, len(trs))
 	for i := range trs {
-		tr := &trs[i]
-		tr.CreatedAt, tr.Status = now(), "completed"
-		e := ledger.Entry{ID: ledger.NewID(ledger.PrefixEntry), Business: tr.Business, Kind: "transfer", Phase: ledger.PhasePosted,
-			ResourceID: tr.ID, Description: tr.Description, CreatedAt: tr.CreatedAt,
-			Postings: []ledger.Posting{{Debit: ledger.ProfileAccount(tr.FromProfileID, tr.Currency),
-				Credit: ledger.ProfileAccount(tr.ToProfileID, tr.Currency), Amount: tr.Amount, Type: ledger.LineTransfer}}}
-		if _, err := t.Record(ctx, e); err != nil {
+		if err := t.BookTransfer(ctx, &trs[i]); err != nil {
 			return nil, err
 		}
-		tr.EntryID = e.ID
+	}
+	return trs, t.SaveTransfers(ctx, trs)
+}
+
+// BookTransfer posts one transfer's ledger entry (one statement) and fills in its
+// status, time and entry id; SaveTransfers then stores the transfer rows.
+func (t *Tx) BookTransfer(ctx context.Context, tr *ledger.Transfer) error {
+	tr.CreatedAt, tr.Status = now(), "completed"
+	e := ledger.Entry{ID: ledger.NewID(ledger.PrefixEntry), Business: tr.Business, Kind: "transfer", Phase: ledger.PhasePosted,
+		ResourceID: tr.ID, Description: tr.Description, CreatedAt: tr.CreatedAt,
+		Postings: []ledger.Posting{{Debit: ledger.ProfileAccount(tr.FromProfileID, tr.Currency),
+			Credit: ledger.ProfileAccount(tr.ToProfileID, tr.Currency), Amount: tr.Amount, Type: ledger.LineTransfer}}}
+	if _, err := t.Record(ctx, e); err != nil {
+		return err
+	}
+	tr.EntryID = e.ID
+	return nil
+}
+
+// SaveTransfers stores booked transfers with one statement.
+func (t *Tx) SaveTransfers(ctx context.Context, trs []ledger.Transfer) error {
+	if len(trs) == 0 {
+		return nil
+	}
+	rows := make([]transferRow, len(trs))
+	for i, tr := range trs {
 		rows[i] = transferRow{BusinessID: tr.Business, ID: tr.ID, FromProfileID: tr.FromProfileID, ToProfileID: tr.ToProfileID,
 			Status: tr.Status, Currency: tr.Currency, Amount: tr.Amount, Description: nullable(tr.Description),
 			Metadata: tr.Metadata, EntryID: tr.EntryID, CreatedAt: tr.CreatedAt}
@@ -58,7 +76,30 @@ func (t *Tx) CreateTransfers(ctx context.Context, trs []ledger.Transfer) ([]ledg
 			rows[i].Metadata = map[string]string{}
 		}
 	}
-	return trs, t.insertTransfers(ctx, rows)
+	return t.insertTransfers(ctx, rows)
+}
+
+// ShareLockCustomers reads the status of several customers at once, share-locking
+// their rows in id order (see ShareLockCustomer). Unknown ids are absent.
+func (t *Tx) ShareLockCustomers(ctx context.Context, business string, ids []string) (map[string]ledger.CustomerStatus, error) {
+	out := make(map[string]ledger.CustomerStatus, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := t.tx.Tx.QueryContext(ctx, `SELECT id, status FROM customers WHERE business_id = $1 AND id = ANY($2::text[])
+		ORDER BY id FOR SHARE`, business, ids)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, status string
+		if err := rows.Scan(&id, &status); err != nil {
+			return nil, translate(err)
+		}
+		out[id] = ledger.CustomerStatus(status)
+	}
+	return out, translate(rows.Err())
 }
 
 // insertTransfers writes transfer rows with one constant statement over arrays, so
