@@ -282,12 +282,7 @@ func (s *Server) listCustomers(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	next := ""
-	if len(custs) > page.Limit {
-		custs = custs[:page.Limit]
-		last := custs[len(custs)-1]
-		next = encodeCursor(last.CreatedAt, last.ID)
-	}
+	custs, next := pageAt(custs, page.Limit, func(i int) (time.Time, string) { return custs[i].CreatedAt, custs[i].ID })
 	out := make([]customerDTO, len(custs))
 	for i, cu := range custs {
 		out[i] = toCustomerDTO(cu)
@@ -434,12 +429,7 @@ func (s *Server) customerAuditLog(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	next := ""
-	if len(entries) > page.Limit {
-		entries = entries[:page.Limit]
-		last := entries[len(entries)-1]
-		next = encodeCursor(last.CreatedAt, strconv.FormatInt(last.ID, 10))
-	}
+	entries, next := pageAt(entries, page.Limit, func(i int) (time.Time, string) { return entries[i].CreatedAt, strconv.FormatInt(entries[i].ID, 10) })
 	out := make([]auditEntryDTO, len(entries))
 	for i, e := range entries {
 		out[i] = auditEntryDTO{Object: "audit_entry", RequestID: e.RequestID, Method: e.Method, Path: e.Path,

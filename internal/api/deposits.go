@@ -244,11 +244,15 @@ func (s *Server) reportDeposit(c *fiber.Ctx, cs ledger.Currencies, r postgres.De
 
 // pageOf trims a limit+1 result to the page and returns the next cursor.
 func pageOf[T any](items []T, limit int, key func(T) (time.Time, string)) ([]T, string) {
+	return pageAt(items, limit, func(i int) (time.Time, string) { return key(items[i]) })
+}
+
+// pageAt is pageOf with the keyset position of row i given by index.
+func pageAt[T any](items []T, limit int, key func(i int) (time.Time, string)) ([]T, string) {
 	if len(items) <= limit {
 		return items, ""
 	}
-	items = items[:limit]
-	return items, encodeCursor(key(items[len(items)-1]))
+	return items[:limit], encodeCursor(key(limit - 1))
 }
 
 func nowUTC() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -221,12 +222,7 @@ func (s *Server) listTransactions(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	next := ""
-	if len(lines) > pg.Limit {
-		lines = lines[:pg.Limit]
-		last := lines[len(lines)-1]
-		next = encodeCursor(last.CreatedAt, last.ID)
-	}
+	lines, next := pageAt(lines, pg.Limit, func(i int) (time.Time, string) { return lines[i].CreatedAt, lines[i].ID })
 	out := make([]transactionDTO, len(lines))
 	for i, l := range lines {
 		out[i] = toTransactionDTO(cs, sc.ProfileID(), l)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -83,11 +84,7 @@ func (s *Server) railUnmatchedDeposits(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	next := ""
-	if len(items) > pg.Limit {
-		items = items[:pg.Limit]
-		next = encodeCursor(items[len(items)-1].CreatedAt, items[len(items)-1].ID)
-	}
+	items, next := pageAt(items, pg.Limit, func(i int) (time.Time, string) { return items[i].CreatedAt, items[i].ID })
 	out := make([]depositDTO, len(items))
 	for i, d := range items {
 		out[i] = toDepositDTO(cs, d)

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -93,12 +94,7 @@ func (s *Server) listWallets(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	next := ""
-	if len(ws) > page.Limit {
-		ws = ws[:page.Limit]
-		last := ws[len(ws)-1]
-		next = encodeCursor(last.CreatedAt, last.ID)
-	}
+	ws, next := pageAt(ws, page.Limit, func(i int) (time.Time, string) { return ws[i].CreatedAt, ws[i].ID })
 	out := make([]walletDTO, len(ws))
 	for i, w := range ws {
 		out[i] = toWalletDTO(w)

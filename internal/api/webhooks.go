@@ -162,12 +162,7 @@ func (s *Server) listWebhookEndpoints(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	next := ""
-	if len(list) > page.Limit {
-		list = list[:page.Limit]
-		last := list[len(list)-1]
-		next = encodeCursor(last.CreatedAt, last.ID)
-	}
+	list, next := pageAt(list, page.Limit, func(i int) (time.Time, string) { return list[i].CreatedAt, list[i].ID })
 	out := make([]webhookEndpointDTO, len(list))
 	for i, e := range list {
 		out[i] = toWebhookEndpointDTO(e)
@@ -234,12 +229,7 @@ func (s *Server) listEvents(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	next := ""
-	if len(list) > page.Limit {
-		list = list[:page.Limit]
-		last := list[len(list)-1]
-		next = encodeCursor(last.CreatedAt, last.ID)
-	}
+	list, next := pageAt(list, page.Limit, func(i int) (time.Time, string) { return list[i].CreatedAt, list[i].ID })
 	out := make([]webhook.Event, len(list))
 	for i, e := range list {
 		out[i] = webhook.EventOf(e)
@@ -327,12 +317,7 @@ func (s *Server) listEventDeliveries(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	next := ""
-	if len(list) > page.Limit {
-		list = list[:page.Limit]
-		last := list[len(list)-1]
-		next = encodeCursor(last.CreatedAt, last.ID)
-	}
+	list, next := pageAt(list, page.Limit, func(i int) (time.Time, string) { return list[i].CreatedAt, list[i].ID })
 	out := make([]webhookAttemptDTO, len(list))
 	for i, a := range list {
 		out[i] = webhookAttemptDTO{ID: a.ID, Object: "webhook_attempt", DeliveryID: a.DeliveryID, EventID: a.EventID,
