@@ -35,6 +35,7 @@ import (
 type isoFixture struct {
 	busA, cusA, walA, dadrA, addrA, depA, payA, trfA, quoA, cnvA, whkA, evtA, keyA string
 	cusB, addrB, txA                                                               string
+	attemptEvent                                                                   string // an event of A with a recorded webhook attempt (rls_reads_test.go)
 }
 
 // isoProbe is one call B makes. foreign uses A's id; unknown is the same call with

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/uptrace/bun"
 
 	"github.com/tallyhq/tally/internal/api"
 	"github.com/tallyhq/tally/internal/postgres"
@@ -192,7 +193,9 @@ func (d *Dashboard) authenticate(c *fiber.Ctx) (*request, bool) {
 	}
 	ctx, cancel := d.ctx(c)
 	defer cancel()
-	u, err := findUser(ctx, d.store.DB(), claims.Business, claims.Subject)
+	u, err := postgres.ReadAs(ctx, d.store, claims.Business, func(db bun.IDB) (User, error) {
+		return findUser(ctx, db, claims.Business, claims.Subject)
+	})
 	if err != nil {
 		if ledger.ErrorCode(err) != ledger.CodeUnauthenticated {
 			d.log.Error("dashboard session", "request_id", requestID(c), "err", err.Error())

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/uptrace/bun"
 
 	"github.com/tallyhq/tally/internal/postgres"
 	"github.com/tallyhq/tally/ledger"
@@ -57,11 +58,11 @@ func (d *Dashboard) overview(c *fiber.Ctx, r *request) error {
 	if err != nil {
 		return err
 	}
-	totals, err := customerTotals(ctx, d.store.DB(), b)
+	totals, err := postgres.ReadAs(ctx, d.store, b, func(db bun.IDB) ([]postgres.CurrencyBalance, error) { return customerTotals(ctx, db, b) })
 	if err != nil {
 		return err
 	}
-	counts, err := countCustomers(ctx, d.store.DB(), b)
+	counts, err := postgres.ReadAs(ctx, d.store, b, func(db bun.IDB) (customerCounts, error) { return countCustomers(ctx, db, b) })
 	if err != nil {
 		return err
 	}
@@ -221,7 +222,9 @@ func (d *Dashboard) deposits(c *fiber.Ctx, r *request) error {
 	if err != nil {
 		return err
 	}
-	items, err := listDeposits(ctx, d.store.DB(), r.business.ID, decodeCursor(c.Query("cursor")))
+	items, err := postgres.ReadAs(ctx, d.store, r.business.ID, func(db bun.IDB) ([]depositItem, error) {
+		return listDeposits(ctx, db, r.business.ID, decodeCursor(c.Query("cursor")))
+	})
 	if err != nil {
 		return err
 	}
@@ -250,7 +253,9 @@ func (d *Dashboard) payouts(c *fiber.Ctx, r *request) error {
 	if err != nil {
 		return err
 	}
-	items, err := listPayouts(ctx, d.store.DB(), r.business.ID, status, decodeCursor(c.Query("cursor")))
+	items, err := postgres.ReadAs(ctx, d.store, r.business.ID, func(db bun.IDB) ([]payoutItem, error) {
+		return listPayouts(ctx, db, r.business.ID, status, decodeCursor(c.Query("cursor")))
+	})
 	if err != nil {
 		return err
 	}
@@ -275,7 +280,9 @@ func (d *Dashboard) transfers(c *fiber.Ctx, r *request) error {
 	if err != nil {
 		return err
 	}
-	items, err := listTransfers(ctx, d.store.DB(), r.business.ID, decodeCursor(c.Query("cursor")))
+	items, err := postgres.ReadAs(ctx, d.store, r.business.ID, func(db bun.IDB) ([]transferItem, error) {
+		return listTransfers(ctx, db, r.business.ID, decodeCursor(c.Query("cursor")))
+	})
 	if err != nil {
 		return err
 	}
@@ -306,7 +313,7 @@ func (d *Dashboard) webhooks(c *fiber.Ctx, r *request) error {
 	if err != nil {
 		return err
 	}
-	deliveries, err := listDeliveries(ctx, d.store.DB(), r.business.ID)
+	deliveries, err := postgres.ReadAs(ctx, d.store, r.business.ID, func(db bun.IDB) ([]deliveryItem, error) { return listDeliveries(ctx, db, r.business.ID) })
 	if err != nil {
 		return err
 	}

@@ -99,29 +99,34 @@ func createKey(ctx context.Context, db bun.IDB, b ledger.Business, mode ledger.K
 
 // ListAPIKeys lists a business's keys, newest first, revoked ones included.
 func (s *Store) ListAPIKeys(ctx context.Context, business string) ([]ledger.APIKey, error) {
-	var rows []apiKeyRow
-	err := s.db.NewSelect().Model(&rows).Where("business_id = ?", business).
-		OrderExpr("created_at DESC, id DESC").Limit(1000).Scan(ctx)
-	if err != nil {
-		return nil, translate(err)
-	}
-	out := make([]ledger.APIKey, len(rows))
-	for i, r := range rows {
-		out[i] = r.domain()
-	}
-	return out, nil
+	return readAs(ctx, s, business, func(s *Store) ([]ledger.APIKey, error) {
+		var rows []apiKeyRow
+		err := s.q.NewSelect().Model(&rows).Where("business_id = ?", business).
+			OrderExpr("created_at DESC, id DESC").Limit(1000).Scan(ctx)
+		if err != nil {
+			return nil, translate(err)
+		}
+		out := make([]ledger.APIKey, len(rows))
+		for i, r := range rows {
+			out[i] = r.domain()
+		}
+		return out, nil
+	})
 }
 
 // FindAPIKeys returns one page of a business's keys, newest first, revoked ones
 // included, and whether more follow.
 func (s *Store) FindAPIKeys(ctx context.Context, business string, page ledger.Page) ([]ledger.APIKey, bool, error) {
-	var rows []apiKeyRow
-	q := s.db.NewSelect().Model(&rows).Where("business_id = ?", business)
-	if page.After != nil {
-		q = q.Where("(created_at, id) < (?, ?)", page.After.CreatedAt, page.After.ID)
-	}
-	if err := q.OrderExpr("created_at DESC, id DESC").Limit(int64(page.Limit + 1)).Scan(ctx); err != nil {
-		return nil, false, translate(err)
+	rows, err := readAs(ctx, s, business, func(s *Store) ([]apiKeyRow, error) {
+		var rows []apiKeyRow
+		q := s.q.NewSelect().Model(&rows).Where("business_id = ?", business)
+		if page.After != nil {
+			q = q.Where("(created_at, id) < (?, ?)", page.After.CreatedAt, page.After.ID)
+		}
+		return rows, translate(q.OrderExpr("created_at DESC, id DESC").Limit(int64(page.Limit + 1)).Scan(ctx))
+	})
+	if err != nil {
+		return nil, false, err
 	}
 	more := len(rows) > page.Limit
 	if more {
@@ -136,15 +141,17 @@ func (s *Store) FindAPIKeys(ctx context.Context, business string, page ledger.Pa
 
 // FindAPIKey returns one key of business (revoked ones included).
 func (s *Store) FindAPIKey(ctx context.Context, business, id string) (ledger.APIKey, error) {
-	var r apiKeyRow
-	err := s.db.NewSelect().Model(&r).Where("business_id = ? AND id = ?", business, id).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ledger.APIKey{}, ledger.Errorf(ledger.CodeNotFound, "API key %q not found", id)
-	}
-	if err != nil {
-		return ledger.APIKey{}, translate(err)
-	}
-	return r.domain(), nil
+	return readAs(ctx, s, business, func(s *Store) (ledger.APIKey, error) {
+		var r apiKeyRow
+		err := s.q.NewSelect().Model(&r).Where("business_id = ? AND id = ?", business, id).Scan(ctx)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ledger.APIKey{}, ledger.Errorf(ledger.CodeNotFound, "API key %q not found", id)
+		}
+		if err != nil {
+			return ledger.APIKey{}, translate(err)
+		}
+		return r.domain(), nil
+	})
 }
 
 // RevokeAPIKey revokes a key at once: keys are looked up in the database on every
@@ -153,18 +160,25 @@ func (s *Store) FindAPIKey(ctx context.Context, business, id string) (ledger.API
 // another business's key, is not_found. With business empty (operator CLI) any key
 // matches.
 func (s *Store) RevokeAPIKey(ctx context.Context, business, id string) error {
-	q := s.db.NewUpdate().Model((*apiKeyRow)(nil)).Set("revoked_at = COALESCE(revoked_at, now())").Where("id = ?", id)
-	if business != "" {
-		q = q.Where("business_id = ?", business)
-	}
-	res, err := q.Exec(ctx)
-	if err != nil {
-		return translate(err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ledger.Errorf(ledger.CodeNotFound, "API key %s not found", id)
-	}
-	return nil
+	return s.InTx(ctx, func(ctx context.Context, tx *Tx) error {
+		if business != "" {
+			if err := tx.ActAs(ctx, business); err != nil {
+				return err
+			}
+		}
+		q := tx.tx.NewUpdate().Model((*apiKeyRow)(nil)).Set("revoked_at = COALESCE(revoked_at, now())").Where("id = ?", id)
+		if business != "" {
+			q = q.Where("business_id = ?", business)
+		}
+		res, err := q.Exec(ctx)
+		if err != nil {
+			return translate(err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ledger.Errorf(ledger.CodeNotFound, "API key %s not found", id)
+		}
+		return nil
+	})
 }
 
 // Credential is what a valid secret key resolves to.

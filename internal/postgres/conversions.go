@@ -43,12 +43,14 @@ func (t *Tx) CreateQuote(ctx context.Context, q ledger.Quote) error {
 
 // FindQuote returns one quote of a profile.
 func (s *Store) FindQuote(ctx context.Context, business, profile, id string) (ledger.Quote, error) {
-	var r quoteRow
-	err := s.db.NewSelect().Model(&r).Where("business_id = ? AND profile_id = ? AND id = ?", business, profile, id).Scan(ctx)
-	if err != nil {
-		return ledger.Quote{}, notFound(err, "quote", id)
-	}
-	return r.domain(), nil
+	return readAs(ctx, s, business, func(s *Store) (ledger.Quote, error) {
+		var r quoteRow
+		err := s.q.NewSelect().Model(&r).Where("business_id = ? AND profile_id = ? AND id = ?", business, profile, id).Scan(ctx)
+		if err != nil {
+			return ledger.Quote{}, notFound(err, "quote", id)
+		}
+		return r.domain(), nil
+	})
 }
 
 type conversionRow struct {
@@ -125,21 +127,25 @@ func (t *Tx) Convert(ctx context.Context, business, profile, quoteID string) (le
 
 // FindConversion returns one conversion of a profile.
 func (s *Store) FindConversion(ctx context.Context, business, profile, id string) (ledger.Conversion, error) {
-	var r conversionRow
-	err := s.db.NewSelect().Model(&r).Where("business_id = ? AND profile_id = ? AND id = ?", business, profile, id).Scan(ctx)
-	if err != nil {
-		return ledger.Conversion{}, notFound(err, "conversion", id)
-	}
-	return r.domain(), nil
+	return readAs(ctx, s, business, func(s *Store) (ledger.Conversion, error) {
+		var r conversionRow
+		err := s.q.NewSelect().Model(&r).Where("business_id = ? AND profile_id = ? AND id = ?", business, profile, id).Scan(ctx)
+		if err != nil {
+			return ledger.Conversion{}, notFound(err, "conversion", id)
+		}
+		return r.domain(), nil
+	})
 }
 
 // ListConversions pages through a profile's conversions.
 func (s *Store) ListConversions(ctx context.Context, business, profile string, p ledger.Page) ([]ledger.Conversion, error) {
-	var rows []conversionRow
-	err := keyset(s.db.NewSelect().Model(&rows).Where("business_id = ? AND profile_id = ?", business, profile), p).Scan(ctx)
-	out := make([]ledger.Conversion, len(rows))
-	for i, r := range rows {
-		out[i] = r.domain()
-	}
-	return out, translate(err)
+	return readAs(ctx, s, business, func(s *Store) ([]ledger.Conversion, error) {
+		var rows []conversionRow
+		err := keyset(s.q.NewSelect().Model(&rows).Where("business_id = ? AND profile_id = ?", business, profile), p).Scan(ctx)
+		out := make([]ledger.Conversion, len(rows))
+		for i, r := range rows {
+			out[i] = r.domain()
+		}
+		return out, translate(err)
+	})
 }

@@ -94,7 +94,9 @@ func (r customerRow) domain() ledger.Customer {
 // FindCustomer returns one customer of business. A customer of another business is
 // not_found, exactly like one that never existed.
 func (s *Store) FindCustomer(ctx context.Context, business, id string) (ledger.Customer, error) {
-	return queryCustomer(ctx, s.db.DB, s.db, business, id, "")
+	return readAs(ctx, s, business, func(s *Store) (ledger.Customer, error) {
+		return queryCustomer(ctx, s.raw, s.db, business, id, "")
+	})
 }
 
 // FindCustomer reads a customer inside the transaction; forUpdate locks its row.
@@ -238,15 +240,17 @@ func customerQuery(db bun.IDB, business string, f ledger.CustomerFilter, page le
 // first, strictly after page.After: the caller shows Limit and knows from the extra
 // row that another page exists.
 func (s *Store) FindCustomers(ctx context.Context, business string, f ledger.CustomerFilter, page ledger.Page) ([]ledger.Customer, error) {
-	var rows []customerRow
-	if err := customerQuery(s.db, business, f, page, &rows).Scan(ctx); err != nil {
-		return nil, translate(err)
-	}
-	out := make([]ledger.Customer, len(rows))
-	for i, r := range rows {
-		out[i] = r.domain()
-	}
-	return out, nil
+	return readAs(ctx, s, business, func(s *Store) ([]ledger.Customer, error) {
+		var rows []customerRow
+		if err := customerQuery(s.q, business, f, page, &rows).Scan(ctx); err != nil {
+			return nil, translate(err)
+		}
+		out := make([]ledger.Customer, len(rows))
+		for i, r := range rows {
+			out[i] = r.domain()
+		}
+		return out, nil
+	})
 }
 
 // CustomerSearchSQL returns the SQL of a list query, for EXPLAIN in tests and
@@ -270,20 +274,22 @@ type AuditEntry struct {
 // FindAuditLog returns up to page.Limit+1 audit entries of one customer, newest
 // first. The cursor id is the entry's numeric id in decimal.
 func (s *Store) FindAuditLog(ctx context.Context, business, customer string, page ledger.Page) ([]AuditEntry, error) {
-	q := s.db.NewSelect().Table("audit_log").
-		Column("id", "request_id", "method", "path", "key_id", "status_code", "created_at").
-		Where("business_id = ? AND customer_id = ?", business, customer)
-	if c := page.After; c != nil {
-		id, err := strconv.ParseInt(c.ID, 10, 64)
-		if err != nil {
-			return nil, ledger.ParamErrorf(ledger.CodeValidation, "cursor", "cursor is not valid; use next_cursor from a previous page")
+	return readAs(ctx, s, business, func(s *Store) ([]AuditEntry, error) {
+		q := s.q.NewSelect().Table("audit_log").
+			Column("id", "request_id", "method", "path", "key_id", "status_code", "created_at").
+			Where("business_id = ? AND customer_id = ?", business, customer)
+		if c := page.After; c != nil {
+			id, err := strconv.ParseInt(c.ID, 10, 64)
+			if err != nil {
+				return nil, ledger.ParamErrorf(ledger.CodeValidation, "cursor", "cursor is not valid; use next_cursor from a previous page")
+			}
+			q = q.Where("(created_at, id) < (?, ?)", c.CreatedAt, id)
 		}
-		q = q.Where("(created_at, id) < (?, ?)", c.CreatedAt, id)
-	}
-	var out []AuditEntry
-	err := q.OrderExpr("created_at DESC, id DESC").Limit(int64(page.Limit+1)).Scan(ctx, &out)
-	for i := range out {
-		out[i].CreatedAt = out[i].CreatedAt.UTC()
-	}
-	return out, translate(err)
+		var out []AuditEntry
+		err := q.OrderExpr("created_at DESC, id DESC").Limit(int64(page.Limit+1)).Scan(ctx, &out)
+		for i := range out {
+			out[i].CreatedAt = out[i].CreatedAt.UTC()
+		}
+		return out, translate(err)
+	})
 }

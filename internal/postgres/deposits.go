@@ -199,23 +199,27 @@ func (t *Tx) confirmDeposit(ctx context.Context, d ledger.Deposit, confirmations
 
 // FindDeposit returns one deposit of a profile.
 func (s *Store) FindDeposit(ctx context.Context, business, profile, id string) (ledger.Deposit, error) {
-	var r depositRow
-	err := s.db.NewSelect().Model(&r).Where("business_id = ? AND profile_id = ? AND id = ?", business, profile, id).Scan(ctx)
-	if err != nil {
-		return ledger.Deposit{}, notFound(err, "deposit", id)
-	}
-	return r.domain(), nil
+	return readAs(ctx, s, business, func(s *Store) (ledger.Deposit, error) {
+		var r depositRow
+		err := s.q.NewSelect().Model(&r).Where("business_id = ? AND profile_id = ? AND id = ?", business, profile, id).Scan(ctx)
+		if err != nil {
+			return ledger.Deposit{}, notFound(err, "deposit", id)
+		}
+		return r.domain(), nil
+	})
 }
 
 // ListDeposits pages through a profile's deposits.
 func (s *Store) ListDeposits(ctx context.Context, business, profile string, p ledger.Page) ([]ledger.Deposit, error) {
-	var rows []depositRow
-	err := keyset(s.db.NewSelect().Model(&rows).Where("business_id = ? AND profile_id = ?", business, profile), p).Scan(ctx)
-	out := make([]ledger.Deposit, len(rows))
-	for i, r := range rows {
-		out[i] = r.domain()
-	}
-	return out, translate(err)
+	return readAs(ctx, s, business, func(s *Store) ([]ledger.Deposit, error) {
+		var rows []depositRow
+		err := keyset(s.q.NewSelect().Model(&rows).Where("business_id = ? AND profile_id = ?", business, profile), p).Scan(ctx)
+		out := make([]ledger.Deposit, len(rows))
+		for i, r := range rows {
+			out[i] = r.domain()
+		}
+		return out, translate(err)
+	})
 }
 
 // ListUnmatchedDeposits pages through deposits to unknown addresses (operator).

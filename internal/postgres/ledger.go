@@ -306,7 +306,9 @@ type CurrencyBalance struct {
 // ProfileBalances returns every currency the profile's main accounts hold or have
 // held, ordered by currency.
 func (s *Store) ProfileBalances(ctx context.Context, business, owner string) ([]CurrencyBalance, error) {
-	return profileBalances(ctx, s.db.DB, business, owner)
+	return readAs(ctx, s, business, func(s *Store) ([]CurrencyBalance, error) {
+		return profileBalances(ctx, s.raw, business, owner)
+	})
 }
 
 // ProfileBalances reads balances inside the transaction.
@@ -353,33 +355,37 @@ func (t *Tx) BalancesZero(ctx context.Context, business, owner string) (bool, er
 
 // AccountBalance sums all shards of one account.
 func (s *Store) AccountBalance(ctx context.Context, business string, a ledger.Account) (ledger.Balance, error) {
-	var b ledger.Balance
-	err := s.db.DB.QueryRowContext(ctx, `SELECT COALESCE(sum(debits_posted), 0), COALESCE(sum(credits_posted), 0),
-			COALESCE(sum(debits_pending), 0), COALESCE(sum(credits_pending), 0)
-		FROM ledger_balances WHERE business_id = $1 AND owner_id = $2 AND purpose = $3 AND currency = $4`,
-		business, a.Owner, string(a.Purpose), a.Currency).Scan(&b.DebitsPosted, &b.CreditsPosted, &b.DebitsPending, &b.CreditsPending)
-	return b, translate(err)
+	return readAs(ctx, s, business, func(s *Store) (ledger.Balance, error) {
+		var b ledger.Balance
+		err := s.raw.QueryRowContext(ctx, `SELECT COALESCE(sum(debits_posted), 0), COALESCE(sum(credits_posted), 0),
+				COALESCE(sum(debits_pending), 0), COALESCE(sum(credits_pending), 0)
+			FROM ledger_balances WHERE business_id = $1 AND owner_id = $2 AND purpose = $3 AND currency = $4`,
+			business, a.Owner, string(a.Purpose), a.Currency).Scan(&b.DebitsPosted, &b.CreditsPosted, &b.DebitsPending, &b.CreditsPending)
+		return b, translate(err)
+	})
 }
 
 // BalanceAt recomputes one account's balance as of time at from its lines.
 func (s *Store) BalanceAt(ctx context.Context, business string, a ledger.Account, at time.Time) (ledger.Balance, error) {
-	rows, err := s.db.DB.QueryContext(ctx, `SELECT direction, phase, sum(amount) FROM ledger_lines
-		WHERE business_id = $1 AND owner_id = $2 AND purpose = $3 AND currency = $4 AND created_at <= $5
-		GROUP BY direction, phase`, business, a.Owner, string(a.Purpose), a.Currency, at)
-	if err != nil {
-		return ledger.Balance{}, translate(err)
-	}
-	defer rows.Close()
-	var b ledger.Balance
-	for rows.Next() {
-		var dir, phase string
-		var sum decimal.Decimal
-		if err := rows.Scan(&dir, &phase, &sum); err != nil {
+	return readAs(ctx, s, business, func(s *Store) (ledger.Balance, error) {
+		rows, err := s.raw.QueryContext(ctx, `SELECT direction, phase, sum(amount) FROM ledger_lines
+			WHERE business_id = $1 AND owner_id = $2 AND purpose = $3 AND currency = $4 AND created_at <= $5
+			GROUP BY direction, phase`, business, a.Owner, string(a.Purpose), a.Currency, at)
+		if err != nil {
 			return ledger.Balance{}, translate(err)
 		}
-		b = b.Add(ledger.Delta(ledger.Direction(dir), ledger.Phase(phase), sum))
-	}
-	return b, translate(rows.Err())
+		defer rows.Close()
+		var b ledger.Balance
+		for rows.Next() {
+			var dir, phase string
+			var sum decimal.Decimal
+			if err := rows.Scan(&dir, &phase, &sum); err != nil {
+				return ledger.Balance{}, translate(err)
+			}
+			b = b.Add(ledger.Delta(ledger.Direction(dir), ledger.Phase(phase), sum))
+		}
+		return b, translate(rows.Err())
+	})
 }
 
 // HistoryFilter narrows a profile's ledger history.
@@ -394,53 +400,55 @@ type HistoryFilter struct {
 // paginated on (created_at, id). It fetches one row more than the page to tell
 // whether another page exists.
 func (s *Store) History(ctx context.Context, business, owner string, f HistoryFilter, page ledger.Page) ([]Line, error) {
-	var sb strings.Builder
-	args := []any{business, owner}
-	sb.WriteString(`SELECT id, entry_id, posting, currency, type, direction, phase, amount, available_after, resource_id, description, created_at
-		FROM ledger_lines WHERE business_id = $1 AND owner_id = $2 AND visible`)
-	add := func(cond string, v any) {
-		args = append(args, v)
-		fmt.Fprintf(&sb, " AND "+cond, len(args))
-	}
-	if f.Currency != "" {
-		add("currency = $%d", f.Currency)
-	}
-	if f.Type != "" {
-		add("type = $%d", f.Type)
-	}
-	if f.CreatedAfter != nil {
-		add("created_at > $%d", *f.CreatedAfter)
-	}
-	if f.CreatedBefore != nil {
-		add("created_at < $%d", *f.CreatedBefore)
-	}
-	if c := page.After; c != nil {
-		args = append(args, c.CreatedAt, c.ID)
-		fmt.Fprintf(&sb, " AND (created_at, id) < ($%d, $%d)", len(args)-1, len(args))
-	}
-	args = append(args, page.Limit+1)
-	fmt.Fprintf(&sb, " ORDER BY created_at DESC, id DESC LIMIT $%d", len(args))
-	rows, err := s.db.DB.QueryContext(ctx, sb.String(), args...)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	var out []Line
-	for rows.Next() {
-		var l Line
-		var cur, typ, dir, phase string
-		var after decimal.NullDecimal
-		if err := rows.Scan(&l.ID, &l.EntryID, &l.Posting, &cur, &typ, &dir, &phase, &l.Amount, &after, &l.ResourceID, &l.Description, &l.CreatedAt); err != nil {
+	return readAs(ctx, s, business, func(s *Store) ([]Line, error) {
+		var sb strings.Builder
+		args := []any{business, owner}
+		sb.WriteString(`SELECT id, entry_id, posting, currency, type, direction, phase, amount, available_after, resource_id, description, created_at
+			FROM ledger_lines WHERE business_id = $1 AND owner_id = $2 AND visible`)
+		add := func(cond string, v any) {
+			args = append(args, v)
+			fmt.Fprintf(&sb, " AND "+cond, len(args))
+		}
+		if f.Currency != "" {
+			add("currency = $%d", f.Currency)
+		}
+		if f.Type != "" {
+			add("type = $%d", f.Type)
+		}
+		if f.CreatedAfter != nil {
+			add("created_at > $%d", *f.CreatedAfter)
+		}
+		if f.CreatedBefore != nil {
+			add("created_at < $%d", *f.CreatedBefore)
+		}
+		if c := page.After; c != nil {
+			args = append(args, c.CreatedAt, c.ID)
+			fmt.Fprintf(&sb, " AND (created_at, id) < ($%d, $%d)", len(args)-1, len(args))
+		}
+		args = append(args, page.Limit+1)
+		fmt.Fprintf(&sb, " ORDER BY created_at DESC, id DESC LIMIT $%d", len(args))
+		rows, err := s.raw.QueryContext(ctx, sb.String(), args...)
+		if err != nil {
 			return nil, translate(err)
 		}
-		l.Account = ledger.Account{Owner: owner, Purpose: ledger.PurposeMain, Currency: cur}
-		l.Type, l.Direction, l.Phase, l.Visible = ledger.LineType(typ), ledger.Direction(dir), ledger.Phase(phase), true
-		if after.Valid {
-			v := after.Decimal
-			l.AvailableAfter = &v
+		defer rows.Close()
+		var out []Line
+		for rows.Next() {
+			var l Line
+			var cur, typ, dir, phase string
+			var after decimal.NullDecimal
+			if err := rows.Scan(&l.ID, &l.EntryID, &l.Posting, &cur, &typ, &dir, &phase, &l.Amount, &after, &l.ResourceID, &l.Description, &l.CreatedAt); err != nil {
+				return nil, translate(err)
+			}
+			l.Account = ledger.Account{Owner: owner, Purpose: ledger.PurposeMain, Currency: cur}
+			l.Type, l.Direction, l.Phase, l.Visible = ledger.LineType(typ), ledger.Direction(dir), ledger.Phase(phase), true
+			if after.Valid {
+				v := after.Decimal
+				l.AvailableAfter = &v
+			}
+			l.CreatedAt = l.CreatedAt.UTC()
+			out = append(out, l)
 		}
-		l.CreatedAt = l.CreatedAt.UTC()
-		out = append(out, l)
-	}
-	return out, translate(rows.Err())
+		return out, translate(rows.Err())
+	})
 }

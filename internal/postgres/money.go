@@ -55,13 +55,15 @@ func (t *Tx) CreateDepositAddress(ctx context.Context, a ledger.DepositAddress) 
 
 // ListDepositAddresses pages through a profile's deposit addresses.
 func (s *Store) ListDepositAddresses(ctx context.Context, business, profile string, p ledger.Page) ([]ledger.DepositAddress, error) {
-	var rows []depositAddressRow
-	err := keyset(s.db.NewSelect().Model(&rows).Where("business_id = ? AND profile_id = ?", business, profile), p).Scan(ctx)
-	out := make([]ledger.DepositAddress, len(rows))
-	for i, r := range rows {
-		out[i] = r.domain()
-	}
-	return out, translate(err)
+	return readAs(ctx, s, business, func(s *Store) ([]ledger.DepositAddress, error) {
+		var rows []depositAddressRow
+		err := keyset(s.q.NewSelect().Model(&rows).Where("business_id = ? AND profile_id = ?", business, profile), p).Scan(ctx)
+		out := make([]ledger.DepositAddress, len(rows))
+		for i, r := range rows {
+			out[i] = r.domain()
+		}
+		return out, translate(err)
+	})
 }
 
 // routeDepositAddress finds who owns an address on a network (rail attribution).

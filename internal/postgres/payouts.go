@@ -148,31 +148,35 @@ func (t *Tx) AdvancePayout(ctx context.Context, business, profile, id string, tr
 
 // FindPayout returns one payout of a profile.
 func (s *Store) FindPayout(ctx context.Context, business, profile, id string) (ledger.Payout, error) {
-	var r payoutRow
-	err := s.db.NewSelect().Model(&r).Where("business_id = ? AND profile_id = ? AND id = ?", business, profile, id).Scan(ctx)
-	if err != nil {
-		return ledger.Payout{}, notFound(err, "payout", id)
-	}
-	return r.domain(), nil
+	return readAs(ctx, s, business, func(s *Store) (ledger.Payout, error) {
+		var r payoutRow
+		err := s.q.NewSelect().Model(&r).Where("business_id = ? AND profile_id = ? AND id = ?", business, profile, id).Scan(ctx)
+		if err != nil {
+			return ledger.Payout{}, notFound(err, "payout", id)
+		}
+		return r.domain(), nil
+	})
 }
 
 // ListPayouts pages through a profile's payouts; with business empty it lists
 // every business's payouts in a status (the rail's view).
 func (s *Store) ListPayouts(ctx context.Context, business, profile, status string, p ledger.Page) ([]ledger.Payout, error) {
-	var rows []payoutRow
-	q := s.db.NewSelect().Model(&rows)
-	if business != "" {
-		q = q.Where("business_id = ? AND profile_id = ?", business, profile)
-	}
-	if status != "" {
-		q = q.Where("status = ?", status)
-	}
-	err := keyset(q, p).Scan(ctx)
-	out := make([]ledger.Payout, len(rows))
-	for i, r := range rows {
-		out[i] = r.domain()
-	}
-	return out, translate(err)
+	return readAs(ctx, s, business, func(s *Store) ([]ledger.Payout, error) {
+		var rows []payoutRow
+		q := s.q.NewSelect().Model(&rows)
+		if business != "" {
+			q = q.Where("business_id = ? AND profile_id = ?", business, profile)
+		}
+		if status != "" {
+			q = q.Where("status = ?", status)
+		}
+		err := keyset(q, p).Scan(ctx)
+		out := make([]ledger.Payout, len(rows))
+		for i, r := range rows {
+			out[i] = r.domain()
+		}
+		return out, translate(err)
+	})
 }
 
 // ClaimSandboxPayouts locks up to limit open payouts of sandbox businesses that

@@ -1,6 +1,12 @@
 package postgres
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/uptrace/bun"
+)
 
 // AppRole is the role a business's write transaction acts as: it owns no table and
 // cannot bypass row-level security, so the tenant_isolation policy of every
@@ -20,4 +26,74 @@ func (t *Tx) ActAs(ctx context.Context, business string) error {
 		CASE WHEN pg_has_role($2, 'MEMBER') AND has_schema_privilege($2, current_schema(), 'USAGE')
 			THEN set_config('role', $2, true) END`, business, AppRole)
 	return translate(err)
+}
+
+// AsBusiness runs fn with a Store whose queries are confined to one business by
+// row-level security, as ActAs confines a write transaction: on one pooled
+// connection it opens a READ ONLY transaction, sets app.business_id and switches to
+// AppRole (one round trip, the simple protocol's multi-statement), lets fn run
+// its reads, and commits. A read that lost its business_id filter still sees only
+// this business. Every business-scoped read method of Store goes through it (see
+// readAs); the dashboard calls it around its own queries. On a Store already
+// confined to business, fn runs on it directly; business "" is an operator read
+// and runs on the pool as the login role.
+//
+// Cost: two round trips more than a bare read (the opening statement and COMMIT).
+// A connection that fails mid-way is left in its transaction, which pgx's
+// ResetSession sees, so database/sql drops it instead of reusing it.
+func (s *Store) AsBusiness(ctx context.Context, business string, fn func(st *Store) error) error {
+	switch {
+	case business == "":
+		return fn(s)
+	case s.business == business:
+		return fn(s)
+	case s.business != "":
+		return fmt.Errorf("postgres: store confined to %s asked to read as %s", s.business, business)
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return translate(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Conn.ExecContext(ctx, confineSQL(business)); err != nil {
+		return translate(err)
+	}
+	st := &Store{db: s.db, q: conn, raw: conn.Conn, business: business}
+	if err := fn(st); err != nil {
+		_, _ = conn.Conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		return err
+	}
+	_, err = conn.Conn.ExecContext(ctx, "COMMIT")
+	return translate(err)
+}
+
+// Queries is what a confined Store's reads run on, for callers outside this
+// package with their own SQL (the dashboard) inside AsBusiness.
+func (s *Store) Queries() bun.IDB { return s.q }
+
+// confineSQL opens the read transaction of AsBusiness. It has no parameters, so
+// pgx sends it with the simple protocol, which allows several statements in one
+// message; the business id is therefore a quoted literal.
+func confineSQL(business string) string {
+	lit := "'" + strings.ReplaceAll(business, "'", "''") + "'"
+	return `BEGIN READ ONLY; SELECT set_config('app.business_id', ` + lit + `, true),
+		CASE WHEN pg_has_role('` + AppRole + `', 'MEMBER') AND has_schema_privilege('` + AppRole + `', current_schema(), 'USAGE')
+			THEN set_config('role', '` + AppRole + `', true) END`
+}
+
+// readAs is AsBusiness for a read that returns one value.
+func readAs[T any](ctx context.Context, s *Store, business string, fn func(st *Store) (T, error)) (T, error) {
+	var v T
+	err := s.AsBusiness(ctx, business, func(st *Store) error {
+		var err error
+		v, err = fn(st)
+		return err
+	})
+	return v, err
+}
+
+// ReadAs runs one query of a caller outside this package (the dashboard) on a
+// connection confined to business, as AsBusiness does.
+func ReadAs[T any](ctx context.Context, s *Store, business string, fn func(db bun.IDB) (T, error)) (T, error) {
+	return readAs(ctx, s, business, func(st *Store) (T, error) { return fn(st.q) })
 }

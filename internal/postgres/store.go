@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -10,10 +11,24 @@ import (
 // Store implements Tally's storage on one PostgreSQL database.
 type Store struct {
 	db *bun.DB
+
+	// What a business-scoped read runs on: the pool, or within AsBusiness one
+	// connection confined to that business (rls.go). q takes bun's queries, raw
+	// plain SQL with $n parameters.
+	q        bun.IDB
+	raw      rawDB
+	business string
+}
+
+// rawDB is *sql.DB, *sql.Conn or *sql.Tx: plain SQL whose $n parameters pgx binds.
+type rawDB interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 // New returns a Store on db.
-func New(db *bun.DB) *Store { return &Store{db: db} }
+func New(db *bun.DB) *Store { return &Store{db: db, q: db, raw: db.DB} }
 
 // DB exposes the pool to the wiring in cmd and to tests.
 func (s *Store) DB() *bun.DB { return s.db }

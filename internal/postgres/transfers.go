@@ -128,24 +128,28 @@ func (t *Tx) insertTransfers(ctx context.Context, rows []transferRow) error {
 
 // FindTransfer returns a transfer that the profile sent or received.
 func (s *Store) FindTransfer(ctx context.Context, business, profile, id string) (ledger.Transfer, error) {
-	var r transferRow
-	err := s.db.NewSelect().Model(&r).Where("business_id = ? AND id = ?", business, id).
-		Where("(from_profile_id = ? OR to_profile_id = ?)", profile, profile).Scan(ctx)
-	if err != nil {
-		return ledger.Transfer{}, notFound(err, "transfer", id)
-	}
-	return r.domain(), nil
+	return readAs(ctx, s, business, func(s *Store) (ledger.Transfer, error) {
+		var r transferRow
+		err := s.q.NewSelect().Model(&r).Where("business_id = ? AND id = ?", business, id).
+			Where("(from_profile_id = ? OR to_profile_id = ?)", profile, profile).Scan(ctx)
+		if err != nil {
+			return ledger.Transfer{}, notFound(err, "transfer", id)
+		}
+		return r.domain(), nil
+	})
 }
 
 // ListTransfers pages through transfers the profile sent or received.
 func (s *Store) ListTransfers(ctx context.Context, business, profile string, p ledger.Page) ([]ledger.Transfer, error) {
-	var rows []transferRow
-	q := s.db.NewSelect().Model(&rows).Where("business_id = ?", business).
-		Where("(from_profile_id = ? OR to_profile_id = ?)", profile, profile)
-	err := keyset(q, p).Scan(ctx)
-	out := make([]ledger.Transfer, len(rows))
-	for i, r := range rows {
-		out[i] = r.domain()
-	}
-	return out, translate(err)
+	return readAs(ctx, s, business, func(s *Store) ([]ledger.Transfer, error) {
+		var rows []transferRow
+		q := s.q.NewSelect().Model(&rows).Where("business_id = ?", business).
+			Where("(from_profile_id = ? OR to_profile_id = ?)", profile, profile)
+		err := keyset(q, p).Scan(ctx)
+		out := make([]ledger.Transfer, len(rows))
+		for i, r := range rows {
+			out[i] = r.domain()
+		}
+		return out, translate(err)
+	})
 }

@@ -54,26 +54,30 @@ func (t *Tx) CreateWallet(ctx context.Context, w ledger.Wallet) error {
 
 // FindWallets returns up to page.Limit+1 wallets of one customer, newest first.
 func (s *Store) FindWallets(ctx context.Context, business, customer string, page ledger.Page) ([]ledger.Wallet, error) {
-	var rows []walletRow
-	q := s.db.NewSelect().Model(&rows).Where("business_id = ? AND customer_id = ?", business, customer)
-	if c := page.After; c != nil {
-		q = q.Where("(created_at, id) < (?, ?)", c.CreatedAt, c.ID)
-	}
-	if err := q.OrderExpr("created_at DESC, id DESC").Limit(int64(page.Limit + 1)).Scan(ctx); err != nil {
-		return nil, translate(err)
-	}
-	out := make([]ledger.Wallet, len(rows))
-	for i, r := range rows {
-		out[i] = r.domain()
-	}
-	return out, nil
+	return readAs(ctx, s, business, func(s *Store) ([]ledger.Wallet, error) {
+		var rows []walletRow
+		q := s.q.NewSelect().Model(&rows).Where("business_id = ? AND customer_id = ?", business, customer)
+		if c := page.After; c != nil {
+			q = q.Where("(created_at, id) < (?, ?)", c.CreatedAt, c.ID)
+		}
+		if err := q.OrderExpr("created_at DESC, id DESC").Limit(int64(page.Limit + 1)).Scan(ctx); err != nil {
+			return nil, translate(err)
+		}
+		out := make([]ledger.Wallet, len(rows))
+		for i, r := range rows {
+			out[i] = r.domain()
+		}
+		return out, nil
+	})
 }
 
 // FindWallet returns one wallet of business; another business's wallet is
 // not_found, exactly like one that never existed. Payouts use it to resolve
 // wallet_id.
 func (s *Store) FindWallet(ctx context.Context, business, id string) (ledger.Wallet, error) {
-	return findWallet(ctx, s.db, business, id)
+	return readAs(ctx, s, business, func(s *Store) (ledger.Wallet, error) {
+		return findWallet(ctx, s.q, business, id)
+	})
 }
 
 func findWallet(ctx context.Context, db bun.IDB, business, id string) (ledger.Wallet, error) {

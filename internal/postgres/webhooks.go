@@ -77,37 +77,41 @@ func (t *Tx) CreateWebhookEndpoint(ctx context.Context, e WebhookEndpoint) error
 // FindWebhookEndpoint returns a live endpoint of business; a deleted one, another
 // business's or an unknown id is not_found.
 func (s *Store) FindWebhookEndpoint(ctx context.Context, business, id string) (WebhookEndpoint, error) {
-	notFound := ledger.Errorf(ledger.CodeNotFound, "webhook endpoint %q not found", id)
-	if !ledger.ValidID(id, ledger.PrefixWebhook) {
-		return WebhookEndpoint{}, notFound
-	}
-	var r webhookEndpointRow
-	err := s.db.NewSelect().Model(&r).Where("business_id = ? AND id = ? AND deleted_at IS NULL", business, id).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return WebhookEndpoint{}, notFound
-	}
-	if err != nil {
-		return WebhookEndpoint{}, translate(err)
-	}
-	return r.domain(), nil
+	return readAs(ctx, s, business, func(s *Store) (WebhookEndpoint, error) {
+		notFound := ledger.Errorf(ledger.CodeNotFound, "webhook endpoint %q not found", id)
+		if !ledger.ValidID(id, ledger.PrefixWebhook) {
+			return WebhookEndpoint{}, notFound
+		}
+		var r webhookEndpointRow
+		err := s.q.NewSelect().Model(&r).Where("business_id = ? AND id = ? AND deleted_at IS NULL", business, id).Scan(ctx)
+		if errors.Is(err, sql.ErrNoRows) {
+			return WebhookEndpoint{}, notFound
+		}
+		if err != nil {
+			return WebhookEndpoint{}, translate(err)
+		}
+		return r.domain(), nil
+	})
 }
 
 // FindWebhookEndpoints returns up to page.Limit+1 live endpoints newest first, so
 // the caller knows whether there is a next page.
 func (s *Store) FindWebhookEndpoints(ctx context.Context, business string, page ledger.Page) ([]WebhookEndpoint, error) {
-	var rows []webhookEndpointRow
-	q := s.db.NewSelect().Model(&rows).Where("business_id = ? AND deleted_at IS NULL", business)
-	if a := page.After; a != nil {
-		q = q.Where("(created_at, id) < (?, ?)", a.CreatedAt, a.ID)
-	}
-	if err := q.OrderExpr("created_at DESC, id DESC").Limit(int64(page.Limit) + 1).Scan(ctx); err != nil {
-		return nil, translate(err)
-	}
-	out := make([]WebhookEndpoint, len(rows))
-	for i, r := range rows {
-		out[i] = r.domain()
-	}
-	return out, nil
+	return readAs(ctx, s, business, func(s *Store) ([]WebhookEndpoint, error) {
+		var rows []webhookEndpointRow
+		q := s.q.NewSelect().Model(&rows).Where("business_id = ? AND deleted_at IS NULL", business)
+		if a := page.After; a != nil {
+			q = q.Where("(created_at, id) < (?, ?)", a.CreatedAt, a.ID)
+		}
+		if err := q.OrderExpr("created_at DESC, id DESC").Limit(int64(page.Limit) + 1).Scan(ctx); err != nil {
+			return nil, translate(err)
+		}
+		out := make([]WebhookEndpoint, len(rows))
+		for i, r := range rows {
+			out[i] = r.domain()
+		}
+		return out, nil
+	})
 }
 
 // DeleteWebhookEndpoint soft-deletes a live endpoint and gives up its pending
@@ -164,47 +168,51 @@ type EventFilter struct {
 
 // FindEvents returns up to page.Limit+1 events of business newest first.
 func (s *Store) FindEvents(ctx context.Context, business string, f EventFilter, page ledger.Page) ([]Event, error) {
-	var rows []eventRow
-	q := s.db.NewSelect().Model(&rows).Where("business_id = ?", business)
-	if f.Profile != "" {
-		q = q.Where("profile_id = ?", f.Profile)
-	}
-	if f.Type != "" {
-		q = q.Where("type = ?", f.Type)
-	}
-	if a := page.After; a != nil {
-		q = q.Where("(created_at, id) < (?, ?)", a.CreatedAt, a.ID)
-	}
-	if err := q.OrderExpr("created_at DESC, id DESC").Limit(int64(page.Limit) + 1).Scan(ctx); err != nil {
-		return nil, translate(err)
-	}
-	out := make([]Event, len(rows))
-	for i, r := range rows {
-		out[i] = r.domain()
-	}
-	return out, nil
+	return readAs(ctx, s, business, func(s *Store) ([]Event, error) {
+		var rows []eventRow
+		q := s.q.NewSelect().Model(&rows).Where("business_id = ?", business)
+		if f.Profile != "" {
+			q = q.Where("profile_id = ?", f.Profile)
+		}
+		if f.Type != "" {
+			q = q.Where("type = ?", f.Type)
+		}
+		if a := page.After; a != nil {
+			q = q.Where("(created_at, id) < (?, ?)", a.CreatedAt, a.ID)
+		}
+		if err := q.OrderExpr("created_at DESC, id DESC").Limit(int64(page.Limit) + 1).Scan(ctx); err != nil {
+			return nil, translate(err)
+		}
+		out := make([]Event, len(rows))
+		for i, r := range rows {
+			out[i] = r.domain()
+		}
+		return out, nil
+	})
 }
 
 // FindEvent returns one event of business; with profile set, only if it belongs to
 // that profile. Anything else is not_found.
 func (s *Store) FindEvent(ctx context.Context, business, profile, id string) (Event, error) {
-	notFound := ledger.Errorf(ledger.CodeNotFound, "event %q not found", id)
-	if !ledger.ValidID(id, ledger.PrefixEvent) {
-		return Event{}, notFound
-	}
-	var r eventRow
-	q := s.db.NewSelect().Model(&r).Where("business_id = ? AND id = ?", business, id)
-	if profile != "" {
-		q = q.Where("profile_id = ?", profile)
-	}
-	err := q.Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Event{}, notFound
-	}
-	if err != nil {
-		return Event{}, translate(err)
-	}
-	return r.domain(), nil
+	return readAs(ctx, s, business, func(s *Store) (Event, error) {
+		notFound := ledger.Errorf(ledger.CodeNotFound, "event %q not found", id)
+		if !ledger.ValidID(id, ledger.PrefixEvent) {
+			return Event{}, notFound
+		}
+		var r eventRow
+		q := s.q.NewSelect().Model(&r).Where("business_id = ? AND id = ?", business, id)
+		if profile != "" {
+			q = q.Where("profile_id = ?", profile)
+		}
+		err := q.Scan(ctx)
+		if errors.Is(err, sql.ErrNoRows) {
+			return Event{}, notFound
+		}
+		if err != nil {
+			return Event{}, translate(err)
+		}
+		return r.domain(), nil
+	})
 }
 
 // WebhookDelivery is one queued delivery of an event to an endpoint.
@@ -254,20 +262,22 @@ type WebhookAttempt struct {
 // FindWebhookAttempts returns up to page.Limit+1 attempts for one event of
 // business, newest first. The caller has already checked the event is visible.
 func (s *Store) FindWebhookAttempts(ctx context.Context, business, event string, page ledger.Page) ([]WebhookAttempt, error) {
-	var out []WebhookAttempt
-	q := s.db.NewSelect().Table("webhook_attempts").Column("business_id", "id", "delivery_id", "event_id", "endpoint_id",
-		"attempt", "url", "status_code", "latency_ms", "error", "created_at").
-		Where("business_id = ? AND event_id = ?", business, event)
-	if a := page.After; a != nil {
-		q = q.Where("(created_at, id) < (?, ?)", a.CreatedAt, a.ID)
-	}
-	if err := q.OrderExpr("created_at DESC, id DESC").Limit(int64(page.Limit)+1).Scan(ctx, &out); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, translate(err)
-	}
-	for i := range out {
-		out[i].CreatedAt = out[i].CreatedAt.UTC()
-	}
-	return out, nil
+	return readAs(ctx, s, business, func(s *Store) ([]WebhookAttempt, error) {
+		var out []WebhookAttempt
+		q := s.q.NewSelect().Table("webhook_attempts").Column("business_id", "id", "delivery_id", "event_id", "endpoint_id",
+			"attempt", "url", "status_code", "latency_ms", "error", "created_at").
+			Where("business_id = ? AND event_id = ?", business, event)
+		if a := page.After; a != nil {
+			q = q.Where("(created_at, id) < (?, ?)", a.CreatedAt, a.ID)
+		}
+		if err := q.OrderExpr("created_at DESC, id DESC").Limit(int64(page.Limit)+1).Scan(ctx, &out); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, translate(err)
+		}
+		for i := range out {
+			out[i].CreatedAt = out[i].CreatedAt.UTC()
+		}
+		return out, nil
+	})
 }
 
 // ClaimedDelivery is a delivery a worker holds until its lease ends: the event to
