@@ -32,7 +32,19 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if cfg.UsesDevKeys() {
 		log.Warn("TALLY_TOKEN_KEYS or TALLY_WEBHOOK_KEY unset: using built-in development keys; set both in production")
 	}
-	store := postgres.New(db)
+	app, err := postgres.OpenApp(ctx, db, cfg.DatabaseURL, postgres.Options{PoolSize: cfg.DBPoolSize, StatementTimeout: cfg.RequestTimeout})
+	if err != nil {
+		return err
+	}
+	if app != nil {
+		defer app.Close()
+		// The login role's pool now serves only credential lookups and the workers.
+		db.DB.SetMaxOpenConns(max(4, cfg.DBPoolSize/4))
+		db.DB.SetMaxIdleConns(max(4, cfg.DBPoolSize/4))
+	} else {
+		log.Warn("row-level security is not set up (the database role may not create roles); see docs/scaling.md §6")
+	}
+	store := postgres.New(db).WithApp(app)
 	srv := api.New(api.Options{Config: cfg, Store: store, Logger: log, Spec: tally.OpenAPI, Version: version})
 	dashboard.New(dashboard.Options{Store: store, Domain: srv, Logger: log, RequestTimeout: cfg.RequestTimeout,
 		Key: dashboard.DeriveKey(os.Getenv("TALLY_DASHBOARD_KEY"), cfg.TokenKeys[len(cfg.TokenKeys)-1].Key)}).Register(srv.App())

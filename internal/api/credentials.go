@@ -264,11 +264,8 @@ func (s *Server) writeSecret(c *fiber.Ctx, status int, message string, fn secret
 	defer cancel()
 	var replay *postgres.StoredResponse
 	var body []byte
-	err := s.store.InTx(ctx, func(ctx context.Context, tx *postgres.Tx) error {
+	err := s.store.InTxAs(ctx, p.business.ID, func(ctx context.Context, tx *postgres.Tx) error {
 		replay, body, ch.customer = nil, nil, ""
-		if err := tx.ActAs(ctx, p.business.ID); err != nil { // row-level security
-			return err
-		}
 		if key != "" {
 			stored, err := tx.ClaimIdempotencyKey(ctx, p.business.ID, key, reqHash)
 			if err != nil || stored != nil {

@@ -188,7 +188,7 @@ func (s *Server) deleteWebhookEndpoint(c *fiber.Ctx) error {
 	ctx, cancel := s.requestContext(c)
 	defer cancel()
 	id := c.Params("id")
-	err := s.store.InTx(ctx, func(ctx context.Context, tx *postgres.Tx) error {
+	err := s.store.InTxAs(ctx, p.business.ID, func(ctx context.Context, tx *postgres.Tx) error {
 		return tx.DeleteWebhookEndpoint(ctx, p.business.ID, id)
 	})
 	if err != nil {

@@ -57,13 +57,16 @@ func (s *Server) write(c *fiber.Ctx, status int, message string, fn mutation) er
 	defer cancel()
 	var replay *postgres.StoredResponse
 	var body []byte
-	err := s.store.InTx(ctx, func(ctx context.Context, tx *postgres.Tx) error {
+	// Row-level security: a business's transaction sees that business only. A rail
+	// has none; its steps run as the operator.
+	inTx := func(ctx context.Context, fn func(ctx context.Context, tx *postgres.Tx) error) error {
+		return s.store.InTxAs(ctx, p.business.ID, fn)
+	}
+	if p.rail {
+		inTx = s.store.InTx
+	}
+	err := inTx(ctx, func(ctx context.Context, tx *postgres.Tx) error {
 		replay, body = nil, nil
-		if !p.rail { // row-level security: the transaction sees this business only
-			if err := tx.ActAs(ctx, p.business.ID); err != nil {
-				return err
-			}
-		}
 		if key != "" {
 			stored, err := tx.ClaimIdempotencyKey(ctx, p.business.ID, key, reqHash)
 			if err != nil || stored != nil {
@@ -120,7 +123,7 @@ func (s *Server) auditFailure(c *fiber.Ctx, ch *change, err error) {
 	p, _ := principalFrom(c)
 	ctx, cancel := s.requestContext(c)
 	defer cancel()
-	_ = s.store.InTx(ctx, func(ctx context.Context, tx *postgres.Tx) error {
+	_ = s.store.InTxAs(ctx, ch.auditBusiness(p), func(ctx context.Context, tx *postgres.Tx) error {
 		return tx.Audit(ctx, ch.auditBusiness(p), ch.customer, s.audit(c, status))
 	})
 }

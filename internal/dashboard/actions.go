@@ -29,7 +29,7 @@ func (d *Dashboard) change(c *fiber.Ctx, r *request, subject string, fn mutation
 	ctx, cancel := d.ctx(c)
 	defer cancel()
 	audit := postgres.Audit{RequestID: requestID(c), Method: c.Method(), Path: c.Path(), KeyID: r.user.ID, StatusCode: fiber.StatusSeeOther}
-	err := d.store.InTx(ctx, func(ctx context.Context, tx *postgres.Tx) error {
+	err := d.store.InTxAs(ctx, r.business.ID, func(ctx context.Context, tx *postgres.Tx) error {
 		touched, err := fn(ctx, tx)
 		if err != nil {
 			return err
@@ -53,7 +53,7 @@ func (d *Dashboard) auditRefusal(c *fiber.Ctx, r *request, subject string, a pos
 	a.StatusCode = statusOf(le.Code)
 	ctx, cancel := d.ctx(c)
 	defer cancel()
-	_ = d.store.InTx(ctx, func(ctx context.Context, tx *postgres.Tx) error {
+	_ = d.store.InTxAs(ctx, r.business.ID, func(ctx context.Context, tx *postgres.Tx) error {
 		return tx.Audit(ctx, r.business.ID, subject, a)
 	})
 }

@@ -23,6 +23,7 @@ var (
 	once   sync.Once
 	url    string
 	db     *bun.DB
+	appDB  *bun.DB // sessions of postgres.AppRole; nil where the role is not set up
 	setErr error
 )
 
@@ -43,8 +44,8 @@ func DB(tb testing.TB) *bun.DB {
 	return db
 }
 
-// Store returns a Store on the shared pool.
-func Store(tb testing.TB) *postgres.Store { return postgres.New(DB(tb)) }
+// Store returns a Store on the shared pools, as the server builds it.
+func Store(tb testing.TB) *postgres.Store { return postgres.New(DB(tb)).WithApp(appDB) }
 
 func setup() {
 	once.Do(func() {
@@ -61,7 +62,10 @@ func setup() {
 		if setErr != nil {
 			return
 		}
-		_, setErr = postgres.Migrate(ctx, db)
+		if _, setErr = postgres.Migrate(ctx, db); setErr != nil {
+			return
+		}
+		appDB, setErr = postgres.OpenApp(ctx, db, url, postgres.Options{PoolSize: 40, StatementTimeout: 30 * time.Second})
 	})
 }
 

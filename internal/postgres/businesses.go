@@ -160,12 +160,13 @@ func (s *Store) FindAPIKey(ctx context.Context, business, id string) (ledger.API
 // another business's key, is not_found. With business empty (operator CLI) any key
 // matches.
 func (s *Store) RevokeAPIKey(ctx context.Context, business, id string) error {
-	return s.InTx(ctx, func(ctx context.Context, tx *Tx) error {
-		if business != "" {
-			if err := tx.ActAs(ctx, business); err != nil {
-				return err
-			}
+	inTx := s.InTx // the operator CLI: any business's key
+	if business != "" {
+		inTx = func(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+			return s.InTxAs(ctx, business, fn)
 		}
+	}
+	return inTx(ctx, func(ctx context.Context, tx *Tx) error {
 		q := tx.tx.NewUpdate().Model((*apiKeyRow)(nil)).Set("revoked_at = COALESCE(revoked_at, now())").Where("id = ?", id)
 		if business != "" {
 			q = q.Where("business_id = ?", business)

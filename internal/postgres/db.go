@@ -49,9 +49,18 @@ type Options struct {
 // Open connects to PostgreSQL through pgx's database/sql driver and wraps the pool in
 // bun. It does not touch the schema; see Migrate.
 func Open(ctx context.Context, url string, opt Options) (*bun.DB, error) {
+	return open(ctx, url, opt, "")
+}
+
+func open(ctx context.Context, url string, opt Options, role string) (*bun.DB, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	if role != "" {
+		// A startup option, so every connection of the pool is this role from
+		// its first statement on: nothing runs between login and the switch.
+		cfg.RuntimeParams["options"] = strings.TrimSpace(cfg.RuntimeParams["options"] + " -c role=" + role)
 	}
 	if opt.StatementTimeout > 0 {
 		cfg.RuntimeParams["statement_timeout"] = fmt.Sprint(opt.StatementTimeout.Milliseconds())

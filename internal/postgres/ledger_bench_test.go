@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand"
 	"sync/atomic"
 	"testing"
@@ -96,4 +97,54 @@ func BenchmarkPayoutsHotFee(b *testing.B) {
 	if err != nil || len(violations) > 0 {
 		b.Fatalf("verify after benchmark: %v %v", err, violations)
 	}
+}
+
+// BenchmarkBalanceReads: GET /v1/balances' query for random funded customers, 32
+// at a time. "bare" runs it straight on the pool as the login role (which owns the
+// tables and bypasses RLS): the anchor. "confined" is Store.ProfileBalances, which
+// confines the connection to the business first (Store.AsBusiness). The ratio is
+// what row-level security on reads costs.
+func BenchmarkBalanceReads(b *testing.B) {
+	biz, ids := fundedAccounts(b, "USD")
+	s := pgtest.Store(b)
+	ctx := context.Background()
+	run := func(b *testing.B, read func(owner string) error) {
+		b.SetParallelism(benchParallelism())
+		b.RunParallel(func(pb *testing.PB) {
+			rng := rand.New(rand.NewSource(rand.Int63()))
+			for pb.Next() {
+				if err := read(ids[rng.Intn(len(ids))]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	b.Run("bare", func(b *testing.B) {
+		run(b, func(owner string) error {
+			rows, err := s.DB().DB.QueryContext(ctx, `SELECT currency, debits_posted, credits_posted, debits_pending, credits_pending
+				FROM ledger_balances WHERE business_id = $1 AND owner_id = $2 AND purpose = 'main' ORDER BY currency`, biz.ID, owner)
+			if err != nil {
+				return err
+			}
+			n := 0
+			for rows.Next() {
+				n++
+			}
+			rows.Close()
+			if n != 1 {
+				return fmt.Errorf("%d balances", n)
+			}
+			return rows.Err()
+		})
+	})
+	b.Run("confined", func(b *testing.B) {
+		run(b, func(owner string) error {
+			bs, err := s.ProfileBalances(ctx, biz.ID, owner)
+			if err == nil && len(bs) != 1 {
+				err = fmt.Errorf("%d balances", len(bs))
+			}
+			return err
+		})
+	})
 }

@@ -2,9 +2,11 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 )
 
@@ -23,7 +25,7 @@ const AppRole = "tally_app"
 // operator work (rails, workers, verify) does not call it.
 func (t *Tx) ActAs(ctx context.Context, business string) error {
 	_, err := t.tx.Tx.ExecContext(ctx, `SELECT set_config('app.business_id', $1, true),
-		CASE WHEN pg_has_role($2, 'MEMBER') AND has_schema_privilege($2, current_schema(), 'USAGE')
+		CASE WHEN current_user <> $2 AND pg_has_role($2, 'MEMBER') AND has_schema_privilege($2, current_schema(), 'USAGE')
 			THEN set_config('role', $2, true) END`, business, AppRole)
 	return translate(err)
 }
@@ -38,8 +40,8 @@ func (t *Tx) ActAs(ctx context.Context, business string) error {
 // confined to business, fn runs on it directly; business "" is an operator read
 // and runs on the pool as the login role.
 //
-// Cost: two round trips more than a bare read (the opening statement and COMMIT).
-// A connection that fails mid-way is left in its transaction, which pgx's
+// Without an AppRole pool (see OpenApp) the confinement costs two round trips more
+// than a bare read (the opening statement and COMMIT) plus a role switch. A connection that fails mid-way is left in its transaction, which pgx's
 // ResetSession sees, so database/sql drops it instead of reusing it.
 func (s *Store) AsBusiness(ctx context.Context, business string, fn func(st *Store) error) error {
 	switch {
@@ -49,6 +51,9 @@ func (s *Store) AsBusiness(ctx context.Context, business string, fn func(st *Sto
 		return fn(s)
 	case s.business != "":
 		return fmt.Errorf("postgres: store confined to %s asked to read as %s", s.business, business)
+	}
+	if s.app != nil {
+		return s.readOnApp(ctx, business, fn)
 	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
@@ -65,6 +70,52 @@ func (s *Store) AsBusiness(ctx context.Context, business string, fn func(st *Sto
 	}
 	_, err = conn.Conn.ExecContext(ctx, "COMMIT")
 	return translate(err)
+}
+
+// readOnApp is AsBusiness on the AppRole pool: its sessions are AppRole already,
+// so confining a connection is one statement, setting app.business_id for the
+// session (skipped when the connection's last read was the same business's), and
+// the reads run without a transaction: one or two round trips in all, not four. The setting outlives the read on that pooled connection, which
+// is harmless: only AsBusiness and InTxAs use the pool, and both set it first.
+func (s *Store) readOnApp(ctx context.Context, business string, fn func(st *Store) error) error {
+	conn, err := s.app.Conn(ctx)
+	if err != nil {
+		return translate(err)
+	}
+	defer conn.Close()
+	if sessionBusiness(conn.Conn, "") != business {
+		sessionBusiness(conn.Conn, "-") // unknown until the statement is known to have run
+		if _, err := conn.Conn.ExecContext(ctx, `SELECT set_config('app.business_id', $1, false)`, business); err != nil {
+			return translate(err)
+		}
+		sessionBusiness(conn.Conn, business)
+	}
+	return fn(&Store{db: s.db, app: s.app, q: conn, raw: conn.Conn, business: business})
+}
+
+// sessionBusiness remembers, in pgx's per-connection custom data, what the
+// session's app.business_id was last set to, so a connection confined to a
+// business for its previous read skips the statement (half the round trips of a
+// read when consecutive requests on a connection are one business's). set ""
+// reads; any other set records ("-": unknown). A reconnect is a new PgConn with
+// empty data. Only readOnApp sets the session value; ActAs's setting is
+// transaction-local and reverts to it at the end of every transaction.
+func sessionBusiness(c *sql.Conn, set string) string {
+	const key = "tally.app.business_id"
+	var got string
+	_ = c.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return nil
+		}
+		data := sc.Conn().PgConn().CustomData()
+		if set != "" {
+			data[key] = set
+		}
+		got, _ = data[key].(string)
+		return nil
+	})
+	return got
 }
 
 // Queries is what a confined Store's reads run on, for callers outside this
@@ -96,4 +147,29 @@ func readAs[T any](ctx context.Context, s *Store, business string, fn func(st *S
 // connection confined to business, as AsBusiness does.
 func ReadAs[T any](ctx context.Context, s *Store, business string, fn func(db bun.IDB) (T, error)) (T, error) {
 	return readAs(ctx, s, business, func(st *Store) (T, error) { return fn(st.q) })
+}
+
+// OpenApp opens the pool business requests run on: the same server and login as
+// owner (the pool from Open), with every session switched to AppRole at connect,
+// so no statement on it can bypass row-level security and no transaction pays
+// for a role switch (measured: a SET LOCAL role per transaction cost about as
+// much as the read itself; BenchmarkBalanceReads). It returns nil when the
+// migration could not set the role up (the login may not create roles); the
+// Store then falls back to switching role per transaction.
+func OpenApp(ctx context.Context, owner *bun.DB, url string, opt Options) (*bun.DB, error) {
+	var ready bool
+	err := owner.DB.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
+		AND pg_has_role($1, 'MEMBER') AND has_schema_privilege($1, current_schema(), 'USAGE')`, AppRole).Scan(&ready)
+	if err != nil || !ready {
+		return nil, translate(err)
+	}
+	return open(ctx, url, opt, AppRole)
+}
+
+// WithApp makes app (from OpenApp) the pool of business reads and InTxAs.
+func (s *Store) WithApp(app *bun.DB) *Store {
+	if app != nil {
+		s.app = app
+	}
+	return s
 }

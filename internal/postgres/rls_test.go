@@ -14,6 +14,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -176,5 +177,48 @@ func TestRLSQueryWithoutFilterSeesOneTenant(t *testing.T) {
 		return err
 	}); err != nil {
 		t.Fatalf("FindCustomer(B) acting as B: %v", err)
+	}
+}
+
+// TestRLSConfinedReadsSwitchBusinesses: on one pooled AppRole connection, reads
+// confined to alternating businesses (Store.AsBusiness remembers the session's
+// business per connection and skips setting it again) each see exactly their own
+// business, also after a write transaction (InTxAs, transaction-local) on it.
+func TestRLSConfinedReadsSwitchBusinesses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.DB(t)
+	rlsReady(t, db)
+	app, err := postgres.OpenApp(ctx, db, pgtest.URL(t), postgres.Options{PoolSize: 1})
+	if err != nil || app == nil {
+		t.Fatalf("OpenApp: %v, %v", app, err)
+	}
+	defer app.Close()
+	st := postgres.New(db).WithApp(app)
+	a, _ := pgtest.Business(t, ledger.ModeSandbox)
+	b, _ := pgtest.Business(t, ledger.ModeSandbox)
+	pgtest.Fund(t, a.ID, a.ID, "USD", "1")
+	pgtest.Fund(t, b.ID, b.ID, "USD", "1")
+	for i, biz := range []string{a.ID, a.ID, b.ID, "write:" + a.ID, b.ID, b.ID, a.ID, "write:" + b.ID, a.ID} {
+		if w, ok := strings.CutPrefix(biz, "write:"); ok {
+			if err := st.InTxAs(ctx, w, func(ctx context.Context, tx *postgres.Tx) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		err := st.AsBusiness(ctx, biz, func(c *postgres.Store) error {
+			var setting, lo, hi string
+			if err := c.Queries().QueryRowContext(ctx, `SELECT current_setting('app.business_id'), min(business_id), max(business_id)
+				FROM ledger_balances`).Scan(&setting, &lo, &hi); err != nil {
+				return err
+			}
+			if setting != biz || lo != biz || hi != biz {
+				t.Errorf("read %d as %s: app.business_id %s, rows of %s … %s", i, biz, setting, lo, hi)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }

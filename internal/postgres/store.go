@@ -10,7 +10,8 @@ import (
 
 // Store implements Tally's storage on one PostgreSQL database.
 type Store struct {
-	db *bun.DB
+	db  *bun.DB // the login role's pool: operator work, credential lookup, migrations
+	app *bun.DB // sessions of AppRole (OpenApp), for business requests; nil: none
 
 	// What a business-scoped read runs on: the pool, or within AsBusiness one
 	// connection confined to that business (rls.go). q takes bun's queries, raw
@@ -64,6 +65,26 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) e
 }
 
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// InTxAs is InTx for a business request: the transaction runs on the AppRole
+// pool and starts with ActAs, so row-level security confines every statement of
+// it, triggers included, to business.
+func (s *Store) InTxAs(ctx context.Context, business string, fn func(ctx context.Context, tx *Tx) error) error {
+	pool := s.app
+	if pool == nil {
+		pool = s.db
+	}
+	return inTx(ctx, pool, func(ctx context.Context, btx bun.Tx) error {
+		tx := &Tx{tx: btx, db: s.db}
+		if err := tx.ActAs(ctx, business); err != nil {
+			return err
+		}
+		if err := fn(ctx, tx); err != nil {
+			return err
+		}
+		return tx.flush(ctx)
+	})
+}
 
 // Savepoint runs fn inside a savepoint: when fn fails, only its own changes roll
 // back and the transaction stays usable. It returns whether fn committed.
