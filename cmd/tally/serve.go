@@ -32,15 +32,19 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if cfg.UsesDevKeys() {
 		log.Warn("TALLY_TOKEN_KEYS or TALLY_WEBHOOK_KEY unset: using built-in development keys; set both in production")
 	}
-	app, err := postgres.OpenApp(ctx, db, cfg.DatabaseURL, postgres.Options{PoolSize: cfg.DBPoolSize, StatementTimeout: cfg.RequestTimeout})
+	// TALLY_DB_POOL_SIZE is split: a quarter (at least 2) stays with the login
+	// role's pool for credential lookups and the workers, the rest serves business
+	// requests on the application pool, so the server opens no more connections
+	// than configured.
+	ownerConns := max(2, cfg.DBPoolSize/4)
+	app, err := postgres.OpenApp(ctx, db, cfg.DatabaseURL, postgres.Options{PoolSize: max(1, cfg.DBPoolSize-ownerConns), StatementTimeout: cfg.RequestTimeout})
 	if err != nil {
 		return err
 	}
 	if app != nil {
 		defer app.Close()
-		// The login role's pool now serves only credential lookups and the workers.
-		db.DB.SetMaxOpenConns(max(4, cfg.DBPoolSize/4))
-		db.DB.SetMaxIdleConns(max(4, cfg.DBPoolSize/4))
+		db.DB.SetMaxOpenConns(ownerConns)
+		db.DB.SetMaxIdleConns(ownerConns)
 	} else {
 		log.Warn("row-level security is not set up (the database role may not create roles); see docs/scaling.md §6")
 	}

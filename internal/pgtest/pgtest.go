@@ -58,14 +58,17 @@ func setup() {
 				return
 			}
 		}
-		db, setErr = postgres.Open(ctx, url, postgres.Options{PoolSize: 40, StatementTimeout: 30 * time.Second})
+		// 40 connections per test process in all (two packages run at once, and a
+		// server's default max_connections is 100): 16 for the login role's pool,
+		// 24 for the application pool.
+		db, setErr = postgres.Open(ctx, url, postgres.Options{PoolSize: 16, StatementTimeout: 30 * time.Second})
 		if setErr != nil {
 			return
 		}
 		if _, setErr = postgres.Migrate(ctx, db); setErr != nil {
 			return
 		}
-		appDB, setErr = postgres.OpenApp(ctx, db, url, postgres.Options{PoolSize: 40, StatementTimeout: 30 * time.Second})
+		appDB, setErr = postgres.OpenApp(ctx, db, url, postgres.Options{PoolSize: 24, StatementTimeout: 30 * time.Second})
 	})
 }
 
