@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
@@ -24,65 +23,38 @@ const AppRole = "tally_app"
 // costs one round trip. Call it first, before any query of the transaction;
 // operator work (rails, workers, verify) does not call it.
 func (t *Tx) ActAs(ctx context.Context, business string) error {
+	// Nested CASEs fix the order: pg_has_role fails on a role that does not exist.
 	_, err := t.tx.Tx.ExecContext(ctx, `SELECT set_config('app.business_id', $1, true),
-		CASE WHEN current_user <> $2 AND pg_has_role($2, 'MEMBER') AND has_schema_privilege($2, current_schema(), 'USAGE')
-			THEN set_config('role', $2, true) END`, business, AppRole)
+		CASE WHEN current_user <> $2 AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $2) THEN
+			CASE WHEN pg_has_role($2, 'MEMBER') AND has_schema_privilege($2, current_schema(), 'USAGE')
+				THEN set_config('role', $2, true) END END`, business, AppRole)
 	return translate(err)
 }
 
 // AsBusiness runs fn with a Store whose queries are confined to one business by
-// row-level security, as ActAs confines a write transaction: on one pooled
-// connection it opens a READ ONLY transaction, sets app.business_id and switches to
-// AppRole (one round trip, the simple protocol's multi-statement), lets fn run
-// its reads, and commits. A read that lost its business_id filter still sees only
-// this business. Every business-scoped read method of Store goes through it (see
-// readAs); the dashboard calls it around its own queries. On a Store already
-// confined to business, fn runs on it directly; business "" is an operator read
-// and runs on the pool as the login role.
-//
-// Without an AppRole pool (see OpenApp) the confinement costs two round trips more
-// than a bare read (the opening statement and COMMIT) plus a role switch. A connection that fails mid-way is left in its transaction, which pgx's
-// ResetSession sees, so database/sql drops it instead of reusing it.
+// row-level security, as ActAs confines a write transaction: a connection of the
+// AppRole pool (OpenApp) whose session app.business_id is this business, so a
+// read that lost its business_id filter still sees only this business. Every
+// business-scoped read method of Store goes through it (see readAs); the
+// dashboard calls it around its own queries. On a Store already confined to
+// business, fn runs on it directly. Business "" is an operator read, and a Store
+// without an AppRole pool (RLS not set up, or the operator CLI) has nothing to
+// confine with: both run fn on the login role's pool.
 func (s *Store) AsBusiness(ctx context.Context, business string, fn func(st *Store) error) error {
 	switch {
-	case business == "":
-		return fn(s)
-	case s.business == business:
+	case business == "" || s.business == business || s.app == nil:
 		return fn(s)
 	case s.business != "":
 		return fmt.Errorf("postgres: store confined to %s asked to read as %s", s.business, business)
 	}
-	if s.app != nil {
-		return s.readOnApp(ctx, business, fn)
-	}
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		return translate(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Conn.ExecContext(ctx, confineSQL(business)); err != nil {
-		return translate(err)
-	}
-	st := &Store{db: s.db, q: conn, raw: conn.Conn, business: business}
-	if err := fn(st); err != nil {
-		_, _ = conn.Conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-		return err
-	}
-	_, err = conn.Conn.ExecContext(ctx, "COMMIT")
-	return translate(err)
-}
-
-// readOnApp is AsBusiness on the AppRole pool: its sessions are AppRole already,
-// so confining a connection is one statement, setting app.business_id for the
-// session (skipped when the connection's last read was the same business's), and
-// the reads run without a transaction: one or two round trips in all, not four. The setting outlives the read on that pooled connection, which
-// is harmless: only AsBusiness and InTxAs use the pool, and both set it first.
-func (s *Store) readOnApp(ctx context.Context, business string, fn func(st *Store) error) error {
 	conn, err := s.app.Conn(ctx)
 	if err != nil {
 		return translate(err)
 	}
 	defer conn.Close()
+	// The setting is for the session, so the reads need no transaction: one or two
+	// round trips in all. It outlives the read on the pooled connection, which is
+	// harmless: only AsBusiness and InTxAs use the pool, and both set it first.
 	if sessionBusiness(conn.Conn, "") != business {
 		sessionBusiness(conn.Conn, "-") // unknown until the statement is known to have run
 		if _, err := conn.Conn.ExecContext(ctx, `SELECT set_config('app.business_id', $1, false)`, business); err != nil {
@@ -98,7 +70,7 @@ func (s *Store) readOnApp(ctx context.Context, business string, fn func(st *Stor
 // business for its previous read skips the statement (half the round trips of a
 // read when consecutive requests on a connection are one business's). set ""
 // reads; any other set records ("-": unknown). A reconnect is a new PgConn with
-// empty data. Only readOnApp sets the session value; ActAs's setting is
+// empty data. Only AsBusiness sets the session value; ActAs's setting is
 // transaction-local and reverts to it at the end of every transaction.
 func sessionBusiness(c *sql.Conn, set string) string {
 	const key = "tally.app.business_id"
@@ -121,16 +93,6 @@ func sessionBusiness(c *sql.Conn, set string) string {
 // Queries is what a confined Store's reads run on, for callers outside this
 // package with their own SQL (the dashboard) inside AsBusiness.
 func (s *Store) Queries() bun.IDB { return s.q }
-
-// confineSQL opens the read transaction of AsBusiness. It has no parameters, so
-// pgx sends it with the simple protocol, which allows several statements in one
-// message; the business id is therefore a quoted literal.
-func confineSQL(business string) string {
-	lit := "'" + strings.ReplaceAll(business, "'", "''") + "'"
-	return `BEGIN READ ONLY; SELECT set_config('app.business_id', ` + lit + `, true),
-		CASE WHEN pg_has_role('` + AppRole + `', 'MEMBER') AND has_schema_privilege('` + AppRole + `', current_schema(), 'USAGE')
-			THEN set_config('role', '` + AppRole + `', true) END`
-}
 
 // readAs is AsBusiness for a read that returns one value.
 func readAs[T any](ctx context.Context, s *Store, business string, fn func(st *Store) (T, error)) (T, error) {
@@ -155,7 +117,8 @@ func ReadAs[T any](ctx context.Context, s *Store, business string, fn func(db bu
 // for a role switch (measured: a SET LOCAL role per transaction cost about as
 // much as the read itself; BenchmarkBalanceReads). It returns nil when the
 // migration could not set the role up (the login may not create roles); the
-// Store then falls back to switching role per transaction.
+// Store then runs business requests on the login role's pool, where ActAs
+// switches role per transaction if it can.
 func OpenApp(ctx context.Context, owner *bun.DB, url string, opt Options) (*bun.DB, error) {
 	var ready bool
 	err := owner.DB.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
