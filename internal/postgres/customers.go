@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 
@@ -192,6 +193,11 @@ func (t *Tx) UpdateCustomer(ctx context.Context, c ledger.Customer) error {
 const customerSearchExpr = `lower(coalesce(email, '') || ' ' || coalesce(first_name, '') || ' ' || coalesce(last_name, '') || ' ' ||
 		coalesce(business_name, '') || ' ' || coalesce(phone, '') || ' ' || coalesce(external_id, ''))`
 
+// emailLocalMin is how much of a local part an email fragment needs before its
+// "@" for the 5-gram condition (customers_email_grams, whose expression
+// tally_grams(email, 5) the query repeats exactly).
+const emailLocalMin = 4
+
 // likeEscaper makes user input literal inside a LIKE pattern (backslash is the
 // default escape character).
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
@@ -213,6 +219,13 @@ func customerQuery(db bun.IDB, business string, f ledger.CustomerFilter, page le
 		// to three times faster than the combined one (migration
 		// 20261122001400). Phones cannot hold an "@"; a name, business name or
 		// external id that does is found by any fragment without it.
+		if local, _, _ := strings.Cut(strings.ToLower(f.Query), "@"); utf8.RuneCountInString(local) >= emailLocalMin {
+			// Enough of a local part for 5-grams that are rare (migration
+			// 20261122001500). A fragment without one ("@gmail.com") matches a
+			// large share of the customers; the planner then walks the newest-first
+			// index instead, which its estimate for the grams would hide.
+			q = q.Where("tally_grams(email, 5) @> tally_grams(?, 5)", strings.ToLower(f.Query))
+		}
 		q = q.Where("email LIKE ?", SearchPattern(f.Query))
 	case f.Query != "":
 		q = q.Where(customerSearchExpr+" LIKE ?", SearchPattern(f.Query))
