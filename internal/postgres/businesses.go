@@ -154,8 +154,9 @@ func (s *Store) FindAPIKey(ctx context.Context, business, id string) (ledger.API
 	})
 }
 
-// RevokeAPIKey revokes a key at once: keys are looked up in the database on every
-// request, so the next request with it is unauthenticated. Revoking a revoked key
+// RevokeAPIKey revokes a key at once: it empties this process's key cache after
+// the commit, so the next request with the key is unauthenticated (another
+// process's cache trusts it for at most CredentialTTL more). Revoking a revoked key
 // succeeds and keeps the first revoked_at. An unknown key, or with business set
 // another business's key, is not_found. With business empty (operator CLI) any key
 // matches.
@@ -166,6 +167,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, business, id string) error {
 			return s.InTxAs(ctx, business, fn)
 		}
 	}
+	defer s.creds.invalidate()
 	return inTx(ctx, func(ctx context.Context, tx *Tx) error {
 		q := tx.tx.NewUpdate().Model((*apiKeyRow)(nil)).Set("revoked_at = COALESCE(revoked_at, now())").Where("id = ?", id)
 		if business != "" {
@@ -192,14 +194,30 @@ type Credential struct {
 const lastUsedGranularity = time.Minute
 
 // Authenticate resolves a secret key by its hash. Unknown and revoked keys are both
-// unauthenticated. It touches last_used_at at most once a minute.
+// unauthenticated. A key found valid within CredentialTTL is answered from the
+// cache without a query. It touches last_used_at at most once a minute.
 func (s *Store) Authenticate(ctx context.Context, secret string) (Credential, error) {
+	var hash [32]byte
+	copy(hash[:], ledger.HashSecret(secret))
+	t := time.Now()
+	cred, ok, gen := s.creds.get(hash, t)
+	if ok {
+		return cred, nil
+	}
+	cred, err := s.authenticate(ctx, hash[:])
+	if err == nil {
+		s.creds.put(hash, cred, gen, t)
+	}
+	return cred, err
+}
+
+func (s *Store) authenticate(ctx context.Context, hash []byte) (Credential, error) {
 	var row apiKeyRow
 	var b ledger.Business
 	var mode string
 	err := s.db.DB.QueryRowContext(ctx, `SELECT k.business_id, k.id, k.name, k.mode, k.hint, k.created_at, k.last_used_at,
 			k.revoked_at, b.name, b.mode, b.created_at
-		FROM api_keys k JOIN businesses b ON b.id = k.business_id WHERE k.hash = $1`, ledger.HashSecret(secret)).
+		FROM api_keys k JOIN businesses b ON b.id = k.business_id WHERE k.hash = $1`, hash).
 		Scan(&row.BusinessID, &row.ID, &row.Name, &row.Mode, &row.Hint, &row.CreatedAt, &row.LastUsedAt, &row.RevokedAt,
 			&b.Name, &mode, &b.CreatedAt)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && row.RevokedAt != nil) {

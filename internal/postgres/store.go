@@ -19,6 +19,8 @@ type Store struct {
 	q        bun.IDB
 	raw      rawDB
 	business string
+
+	creds *credentialCache // valid secret keys seen lately (credcache.go)
 }
 
 // rawDB is *sql.DB, *sql.Conn or *sql.Tx: plain SQL whose $n parameters pgx binds.
@@ -29,7 +31,7 @@ type rawDB interface {
 }
 
 // New returns a Store on db.
-func New(db *bun.DB) *Store { return &Store{db: db, q: db, raw: db.DB} }
+func New(db *bun.DB) *Store { return &Store{db: db, q: db, raw: db.DB, creds: newCredentialCache()} }
 
 // DB exposes the pool to the wiring in cmd and to tests.
 func (s *Store) DB() *bun.DB { return s.db }
