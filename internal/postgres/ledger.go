@@ -100,24 +100,7 @@ func (t *Tx) Record(ctx context.Context, e ledger.Entry) ([]Line, error) {
 	if e.CreatedAt.IsZero() {
 		e.CreatedAt = now()
 	}
-	shardOf := e.ShardKey()
-	lines := make([]Line, 0, 2*len(e.Postings))
-	deltas := map[shardKey]ledger.Balance{}
-	for i, p := range e.Postings {
-		for _, side := range []struct {
-			a   ledger.Account
-			dir ledger.Direction
-		}{{p.Debit, ledger.Debit}, {p.Credit, ledger.Credit}} {
-			k := shardKey{side.a, side.a.Shard(shardOf)}
-			deltas[k] = deltas[k].Add(ledger.Delta(side.dir, e.Phase, p.Amount))
-			lines = append(lines, Line{
-				ID: ledger.NewID(ledger.PrefixLine), EntryID: e.ID, Posting: i, Account: side.a, Shard: k.shard,
-				Type: p.Type, Direction: side.dir, Phase: e.Phase, Amount: p.Amount,
-				Visible: ledger.Visible(side.a, side.dir, e.Phase), ResourceID: e.ResourceID,
-				Description: e.Description, CreatedAt: e.CreatedAt,
-			})
-		}
-	}
+	lines, deltas := entryLines(e)
 	keys := make([]shardKey, 0, len(deltas))
 	for k := range deltas {
 		keys = append(keys, k)
@@ -143,16 +126,14 @@ func (t *Tx) Record(ctx context.Context, e ledger.Entry) ([]Line, error) {
 	lPosting, lShard := make([]int16, m), make([]int16, m)
 	lAmount, lLater := make([]string, m), make([]*string, m)
 	lVisible := make([]bool, m)
-	later := map[ledger.Account]decimal.Decimal{}
-	for i := m - 1; i >= 0; i-- { // walk backwards to sum the deltas of later lines
-		l := lines[i]
+	later := laterAvailable(lines)
+	for i, l := range lines {
 		lID[i], lOwner[i], lPurpose[i], lCur[i] = l.ID, l.Account.Owner, string(l.Account.Purpose), l.Account.Currency
 		lType[i], lDir[i], lPosting[i], lShard[i] = string(l.Type), string(l.Direction), int16(l.Posting), l.Shard
 		lAmount[i], lVisible[i] = l.Amount.String(), l.Visible
-		if l.Account.Guarded() {
-			v := later[l.Account].String()
+		if later[i] != nil {
+			v := later[i].String()
 			lLater[i] = &v
-			later[l.Account] = later[l.Account].Add(ledger.Delta(l.Direction, l.Phase, l.Amount).Available())
 		}
 	}
 	var pendingID *string
@@ -193,6 +174,48 @@ func (t *Tx) Record(ctx context.Context, e ledger.Entry) ([]Line, error) {
 		}
 	}
 	return lines, nil
+}
+
+// entryLines expands entry e into its stored lines (a debit and a credit line per
+// posting) and sums, per balance row, how the entry changes it.
+func entryLines(e ledger.Entry) ([]Line, map[shardKey]ledger.Balance) {
+	shardOf := e.ShardKey()
+	lines := make([]Line, 0, 2*len(e.Postings))
+	deltas := make(map[shardKey]ledger.Balance, 2*len(e.Postings))
+	for i, p := range e.Postings {
+		for _, side := range [2]struct {
+			a   ledger.Account
+			dir ledger.Direction
+		}{{p.Debit, ledger.Debit}, {p.Credit, ledger.Credit}} {
+			k := shardKey{side.a, side.a.Shard(shardOf)}
+			deltas[k] = deltas[k].Add(ledger.Delta(side.dir, e.Phase, p.Amount))
+			lines = append(lines, Line{
+				ID: ledger.NewID(ledger.PrefixLine), EntryID: e.ID, Posting: i, Account: side.a, Shard: k.shard,
+				Type: p.Type, Direction: side.dir, Phase: e.Phase, Amount: p.Amount,
+				Visible: ledger.Visible(side.a, side.dir, e.Phase), ResourceID: e.ResourceID,
+				Description: e.Description, CreatedAt: e.CreatedAt,
+			})
+		}
+	}
+	return lines, deltas
+}
+
+// laterAvailable returns, for each line of a guarded account, the sum of how the
+// entry's later lines change that account's available balance (nil for other
+// lines): the line's available_after is the account's available balance after the
+// whole entry less this sum.
+func laterAvailable(lines []Line) []*decimal.Decimal {
+	out := make([]*decimal.Decimal, len(lines))
+	later := map[ledger.Account]decimal.Decimal{}
+	for i := len(lines) - 1; i >= 0; i-- { // walk backwards to sum the deltas of later lines
+		l := lines[i]
+		if l.Account.Guarded() {
+			v := later[l.Account]
+			out[i] = &v
+			later[l.Account] = v.Add(ledger.Delta(l.Direction, l.Phase, l.Amount).Available())
+		}
+	}
+	return out
 }
 
 func insufficient(e ledger.Entry) error {
