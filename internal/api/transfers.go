@@ -190,20 +190,32 @@ func (s *Server) createTransferBatch(c *fiber.Ctx) error {
 		if err != nil {
 			return nil, err
 		}
-		var booked []ledger.Transfer
-		var bookedIdx []int
+		// Recipients first, then every transfer that passed as one set: the ledger
+		// decides funds in order, as if the transfers were booked one by one.
+		var toBook []ledger.Transfer
+		var toBookIdx []int
+		var refused error // atomic: the first bad recipient; the transfers before it still decide which error is first
 		for k := range valid {
 			t, i := valid[k], validIdx[k]
-			err := recipients.check(t.ToProfileID, fmt.Sprintf("transfers[%d].to_profile_id", i))
-			switch {
-			case err == nil && atomic:
-				// One failure refuses the whole batch, so no savepoint is needed.
-				err = tx.BookTransfer(ctx, &t)
-			case err == nil:
-				// A savepoint lets one overdrawn transfer fail without aborting the batch.
-				_, err = tx.Savepoint(ctx, func(ctx context.Context) error { return tx.BookTransfer(ctx, &t) })
+			if err := recipients.check(t.ToProfileID, fmt.Sprintf("transfers[%d].to_profile_id", i)); err != nil {
+				if atomic {
+					refused = err
+					break
+				}
+				results[i].Status, results[i].Error = "failed", s.errorBodyOf(c, err)
+				continue
 			}
-			if err != nil {
+			toBook, toBookIdx = append(toBook, t), append(toBookIdx, i)
+		}
+		errs, err := tx.BookTransfers(ctx, toBook)
+		if err != nil {
+			return nil, err
+		}
+		var booked []ledger.Transfer
+		var bookedIdx []int
+		for k, t := range toBook {
+			i := toBookIdx[k]
+			if err := errs[k]; err != nil {
 				if atomic {
 					if le, ok := err.(*ledger.Error); ok && le.Param == "" {
 						le.Param = fmt.Sprintf("transfers[%d]", i)
@@ -214,6 +226,9 @@ func (s *Server) createTransferBatch(c *fiber.Ctx) error {
 				continue
 			}
 			booked, bookedIdx = append(booked, t), append(bookedIdx, i)
+		}
+		if refused != nil {
+			return nil, refused
 		}
 		if err := tx.SaveTransfers(ctx, booked); err != nil {
 			return nil, err

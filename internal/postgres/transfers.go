@@ -51,15 +51,40 @@ func (t *Tx) CreateTransfers(ctx context.Context, trs []ledger.Transfer) ([]ledg
 // status, time and entry id; SaveTransfers then stores the transfer rows.
 func (t *Tx) BookTransfer(ctx context.Context, tr *ledger.Transfer) error {
 	tr.CreatedAt, tr.Status = now(), "completed"
-	e := ledger.Entry{ID: ledger.NewID(ledger.PrefixEntry), Business: tr.Business, Kind: "transfer", Phase: ledger.PhasePosted,
-		ResourceID: tr.ID, Description: tr.Description, CreatedAt: tr.CreatedAt,
-		Postings: []ledger.Posting{{Debit: ledger.ProfileAccount(tr.FromProfileID, tr.Currency),
-			Credit: ledger.ProfileAccount(tr.ToProfileID, tr.Currency), Amount: tr.Amount, Type: ledger.LineTransfer}}}
+	e := transferEntry(*tr)
 	if _, err := t.Record(ctx, e); err != nil {
 		return err
 	}
 	tr.EntryID = e.ID
 	return nil
+}
+
+// BookTransfers posts many transfers' entries as a set, in order (RecordMany: a
+// few round trips for a whole batch). errs[i] is transfer i's refusal
+// (insufficient_funds); every other transfer gets its status, time and entry id.
+func (t *Tx) BookTransfers(ctx context.Context, trs []ledger.Transfer) (errs []error, err error) {
+	es := make([]ledger.Entry, len(trs))
+	for i := range trs {
+		trs[i].CreatedAt, trs[i].Status = now(), "completed"
+		es[i] = transferEntry(trs[i])
+	}
+	if _, errs, err = t.RecordMany(ctx, es); err != nil {
+		return nil, err
+	}
+	for i := range trs {
+		if errs[i] == nil {
+			trs[i].EntryID = es[i].ID
+		}
+	}
+	return errs, nil
+}
+
+// transferEntry is the posted entry that moves a transfer's money.
+func transferEntry(tr ledger.Transfer) ledger.Entry {
+	return ledger.Entry{ID: ledger.NewID(ledger.PrefixEntry), Business: tr.Business, Kind: "transfer", Phase: ledger.PhasePosted,
+		ResourceID: tr.ID, Description: tr.Description, CreatedAt: tr.CreatedAt,
+		Postings: []ledger.Posting{{Debit: ledger.ProfileAccount(tr.FromProfileID, tr.Currency),
+			Credit: ledger.ProfileAccount(tr.ToProfileID, tr.Currency), Amount: tr.Amount, Type: ledger.LineTransfer}}}
 }
 
 // SaveTransfers stores booked transfers with one statement.
