@@ -65,7 +65,7 @@ func (t *Tx) Audit(ctx context.Context, business, customer string, a Audit) erro
 // SaveIdempotentResponse stores the response in the transaction that made the
 // effect, replacing an expired record of the same key.
 func (t *Tx) SaveIdempotentResponse(ctx context.Context, business, key string, requestHash []byte, r StoredResponse) error {
-	t.idem = &pendingIdempotency{business: business, key: key, hash: requestHash, r: r}
+	t.idem = append(t.idem, pendingIdempotency{business: business, key: key, hash: requestHash, r: r})
 	return nil
 }
 
@@ -77,7 +77,7 @@ const flushSQL = `WITH ev AS (
 	SELECT * FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int[], $14::timestamptz[])
 ), ik AS (
 	INSERT INTO idempotency_keys (business_id, key, request_hash, status_code, response, created_at)
-	SELECT $15::text, $16::text, $17::bytea, $18::int, $19::bytea, now() WHERE $15::text IS NOT NULL
+	SELECT *, now() FROM unnest($15::text[], $16::text[], $17::bytea[], $18::int[], $19::bytea[])
 	ON CONFLICT (business_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,
 		status_code = EXCLUDED.status_code, response = EXCLUDED.response, created_at = EXCLUDED.created_at
 )
@@ -85,7 +85,7 @@ SELECT 1`
 
 // flush writes the buffered events, audit entries and idempotency record.
 func (t *Tx) flush(ctx context.Context) error {
-	if len(t.events) == 0 && len(t.audits) == 0 && t.idem == nil {
+	if len(t.events) == 0 && len(t.audits) == 0 && len(t.idem) == 0 {
 		return nil
 	}
 	n := len(t.events)
@@ -101,12 +101,10 @@ func (t *Tx) flush(ctx context.Context) error {
 		ab[i], ac[i], ar[i], am[i], ap[i], ak[i] = a.business, a.customer, a.a.RequestID, a.a.Method, a.a.Path, a.a.KeyID
 		as[i], aat[i] = int32(a.a.StatusCode), a.at
 	}
-	var ib, ikey *string
-	var ihash, ibody []byte
-	var istatus *int32
-	if t.idem != nil {
-		s := int32(t.idem.r.StatusCode)
-		ib, ikey, ihash, ibody, istatus = &t.idem.business, &t.idem.key, t.idem.hash, t.idem.r.Body, &s
+	k := len(t.idem)
+	ib, ikey, ihash, ibody, istatus := make([]string, k), make([]string, k), make([][]byte, k), make([][]byte, k), make([]int32, k)
+	for i, r := range t.idem {
+		ib[i], ikey[i], ihash[i], ibody[i], istatus[i] = r.business, r.key, r.hash, r.r.Body, int32(r.r.StatusCode)
 	}
 	_, err := t.tx.Tx.ExecContext(ctx, flushSQL, eb, eid, et, ep, ed, eat, ab, ac, ar, am, ap, ak, as, aat,
 		ib, ikey, ihash, istatus, ibody)

@@ -58,6 +58,76 @@ func (t *Tx) ClaimIdempotencyKey(ctx context.Context, business, key string, requ
 	return &StoredResponse{StatusCode: row.StatusCode, Body: row.Response}, nil
 }
 
+// ClaimIdempotencyKeys is ClaimIdempotencyKey for many keys of one business, in
+// two statements whatever their number (the transfer combiner's batches). For
+// key i, stored[i] is the response to replay and errs[i] its refusal
+// (idempotency_key_in_use, idempotency_key_reused); both nil: the transaction
+// holds the key. The caller must not pass one key twice.
+func (t *Tx) ClaimIdempotencyKeys(ctx context.Context, business string, keys []string, hashes [][]byte) (stored []*StoredResponse, errs []error, err error) {
+	stored, errs = make([]*StoredResponse, len(keys)), make([]error, len(keys))
+	if len(keys) == 0 {
+		return stored, errs, nil
+	}
+	locks := make([]int64, len(keys))
+	for i, k := range keys {
+		locks[i] = advisoryKey(business, k)
+	}
+	rows, err := t.tx.Tx.QueryContext(ctx, `SELECT u.ord, pg_try_advisory_xact_lock(u.k)
+		FROM unnest($1::int8[]) WITH ORDINALITY AS u(k, ord) ORDER BY u.ord`, locks)
+	if err != nil {
+		return nil, nil, translate(err)
+	}
+	var held []string
+	for rows.Next() {
+		var ord int
+		var got bool
+		if err := rows.Scan(&ord, &got); err != nil {
+			rows.Close()
+			return nil, nil, translate(err)
+		}
+		if !got {
+			errs[ord-1] = ledger.ParamErrorf(ledger.CodeIdempotencyInUse, "Idempotency-Key",
+				"a request with this Idempotency-Key is still being processed; retry later")
+			continue
+		}
+		held = append(held, keys[ord-1])
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, translate(err)
+	}
+	if len(held) == 0 {
+		return stored, errs, nil
+	}
+	// A statement of its own, after the locks (see ClaimIdempotencyKey).
+	rows, err = t.tx.Tx.QueryContext(ctx, `SELECT key, request_hash, status_code, response FROM idempotency_keys
+		WHERE business_id = $1 AND key = ANY($2::text[]) AND created_at > now() - $3::interval`, business, held, IdempotencyTTL.String())
+	if err != nil {
+		return nil, nil, translate(err)
+	}
+	defer rows.Close()
+	index := make(map[string]int, len(keys))
+	for i, k := range keys {
+		index[k] = i
+	}
+	for rows.Next() {
+		var key string
+		var hash []byte
+		var r StoredResponse
+		if err := rows.Scan(&key, &hash, &r.StatusCode, &r.Body); err != nil {
+			return nil, nil, translate(err)
+		}
+		i := index[key]
+		if !bytes.Equal(hash, hashes[i]) {
+			errs[i] = ledger.ParamErrorf(ledger.CodeIdempotencyReused, "Idempotency-Key",
+				"this Idempotency-Key was used with a different request (method, path, profile or body)")
+			continue
+		}
+		stored[i] = &r
+	}
+	return stored, errs, translate(rows.Err())
+}
+
 // PruneIdempotencyKeys deletes records older than the TTL, at most limit of them.
 func (s *Store) PruneIdempotencyKeys(ctx context.Context, limit int) (int64, error) {
 	res, err := s.db.NewRaw(`DELETE FROM idempotency_keys WHERE ctid IN (

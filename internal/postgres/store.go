@@ -50,7 +50,7 @@ type Tx struct {
 	// Written by flush just before commit (see events.go).
 	events []pendingEvent
 	audits []pendingAudit
-	idem   *pendingIdempotency
+	idem   []pendingIdempotency
 }
 
 // InTx runs fn in one READ COMMITTED transaction with bounded retries on deadlocks
