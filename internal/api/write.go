@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
@@ -40,18 +41,15 @@ func (s *Server) write(c *fiber.Ctx, status int, message string, fn mutation) er
 	if sc, ok := c.Locals(keyScope).(ledger.Scope); ok && sc.Customer != nil {
 		ch.customer = sc.Customer.ID
 	}
-	key := c.Get("Idempotency-Key")
-	if p.rail {
+	var key string
+	var reqHash []byte
+	if !p.rail {
 		// Rail calls are idempotent by nature (deposits by chain output, payout
 		// steps by state), and a rail has no business to scope a key to.
-		key = ""
-	}
-	var reqHash []byte
-	if key != "" {
-		if len(key) > idempotencyKeyLenMax || !utf8.ValidString(key) {
-			return ledger.ParamErrorf(ledger.CodeValidation, "Idempotency-Key", "Idempotency-Key must be 1 to %d characters", idempotencyKeyLenMax)
+		var err error
+		if key, reqHash, err = idempotencyOf(c); err != nil {
+			return err
 		}
-		reqHash = requestHash(c)
 	}
 	ctx, cancel := s.requestContext(c)
 	defer cancel()
@@ -115,9 +113,8 @@ func (s *Server) auditFailure(c *fiber.Ctx, ch *change, err error) {
 	if ch.customer == "" {
 		return
 	}
-	code := ledger.ErrorCode(err)
-	status, ok := statusByCode[code]
-	if !ok || code == ledger.CodeNotFound || code == ledger.CodeInternal || code == ledger.CodeUnavailable {
+	status, ok := auditedStatus(err)
+	if !ok {
 		return
 	}
 	p, _ := principalFrom(c)
@@ -133,6 +130,19 @@ func (ch *change) auditBusiness(p *principal) string {
 		return ch.business
 	}
 	return p.business.ID
+}
+
+// idempotencyOf returns the request's Idempotency-Key, checked, and the hash that
+// ties the key to this request ("" and nil without a key).
+func idempotencyOf(c *fiber.Ctx) (string, []byte, error) {
+	key := c.Get("Idempotency-Key")
+	if key == "" {
+		return "", nil, nil
+	}
+	if len(key) > idempotencyKeyLenMax || !utf8.ValidString(key) {
+		return "", nil, ledger.ParamErrorf(ledger.CodeValidation, "Idempotency-Key", "Idempotency-Key must be 1 to %d characters", idempotencyKeyLenMax)
+	}
+	return strings.Clone(key), requestHash(c), nil
 }
 
 // requestHash identifies a request for idempotency: method, path, profile and body.

@@ -34,6 +34,9 @@ type Config struct {
 	RateLimitBurst int
 	// Workers enables the background workers (sandbox rail, webhooks, pruning).
 	Workers bool
+	// GroupCommit books concurrent POST /v1/transfers of a business in shared
+	// transactions (internal/api/combine.go).
+	GroupCommit bool
 	// Pprof serves /debug/pprof on its own listener at PprofAddr when true.
 	Pprof     bool
 	PprofAddr string
@@ -106,6 +109,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 	c.QuoteTTL = durVar("TALLY_QUOTE_TTL", 30*time.Second, time.Second, 24*time.Hour)
 	c.WebhookAllowPrivate = boolVar("TALLY_WEBHOOK_ALLOW_PRIVATE", false)
 	c.Workers = boolVar("TALLY_WORKERS", true)
+	c.GroupCommit = boolVar("TALLY_GROUP_COMMIT", true)
 	c.Pprof = boolVar("TALLY_PPROF", false)
 	c.PprofAddr = get("TALLY_PPROF_ADDR", "127.0.0.1:6060")
 	c.RateLimitBurst = intVar("TALLY_RATE_LIMIT_BURST", 1000, 1, 1_000_000)

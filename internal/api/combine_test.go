@@ -1,0 +1,198 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/tallyhq/tally/internal/pgtest"
+	"github.com/tallyhq/tally/internal/postgres"
+	"github.com/tallyhq/tally/ledger"
+)
+
+// TestCombinerBatchKeepsEachOutcome runs one batch of the group-commit combiner
+// directly, so the jobs certainly share a transaction: a good transfer, one that
+// overdraws, one to an unknown recipient, one to a closed-looking id, two with
+// the same key, and a replay of a key stored before. Each gets its own outcome;
+// only the good ones move money, each once; refusals and successes of a customer
+// are in its audit log.
+func TestCombinerBatchKeepsEachOutcome(t *testing.T) {
+	t.Parallel()
+	srv := testServer(t)
+	c := newClient(t, srv, ledger.ModeSandbox)
+	a, b := c.createCustomer("comb-a@example.com"), c.createCustomer("comb-b@example.com")
+	pgtest.Fund(t, c.business.ID, a, "USD", "10")
+	cs, err := srv.currencies(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := func(from, to, amount, key string) *transferJob {
+		tr := ledger.Transfer{ID: ledger.NewID(ledger.PrefixTransfer), Business: c.business.ID, FromProfileID: from,
+			ToProfileID: to, Currency: "USD", Amount: decimal.RequireFromString(amount), Metadata: map[string]string{}}
+		j := &transferJob{business: c.business.ID, customer: from, transfer: tr, cs: cs, key: key,
+			audit:    postgres.Audit{RequestID: "req_" + key, Method: "POST", Path: "/v1/transfers", KeyID: "k"},
+			deadline: time.Now().Add(time.Minute), done: make(chan jobResult, 1)}
+		if key != "" {
+			j.reqHash = []byte("hash-" + key)
+		}
+		return j
+	}
+	// A response stored earlier for key "old" replays.
+	first := job(a, b, "1", "old")
+	srv.combiner.run([]*transferJob{first})
+	if r := <-first.done; r.err != nil || r.status != 201 {
+		t.Fatalf("first: %+v", r)
+	}
+	jobs := []*transferJob{
+		job(a, b, "2", "good"),
+		job(a, b, "100", "overdraw"),
+		job(a, "CUS_01M000000000000000000000XX", "1", "nobody"),
+		job(a, b, "3", "twice"),
+		job(a, b, "3", "twice"),
+		job(a, b, "1", "old"),
+		job(a, b, "4", ""),
+	}
+	jobs[5].reqHash = first.reqHash
+	srv.combiner.run(jobs)
+	res := make([]jobResult, len(jobs))
+	for i, j := range jobs {
+		res[i] = <-j.done
+	}
+	wantCode := []ledger.Code{"", ledger.CodeInsufficientFunds, ledger.CodeProfileNotFound, "", ledger.CodeIdempotencyInUse, "", ""}
+	for i, r := range res {
+		if (r.err == nil) != (wantCode[i] == "") || (r.err != nil && ledger.ErrorCode(r.err) != wantCode[i]) {
+			t.Fatalf("job %d: err %v, want %q", i, r.err, wantCode[i])
+		}
+	}
+	if !res[5].replayed || res[5].status != 201 || string(res[5].body) != string(replayBody(t, srv, c.business.ID, "old")) {
+		t.Fatalf("replay: %+v", res[5])
+	}
+	// 1 + 2 + 3 + 4 moved; the overdraft and the refusals moved nothing.
+	wantAmount(t, "sender", c.balance(a, "USD").Available, "0")
+	wantAmount(t, "receiver", c.balance(b, "USD").Available, "10")
+	var tr transferDTO
+	if err := json.Unmarshal(envelopeData(t, res[0].body), &tr); err != nil || tr.Amount != "2.00" || tr.Status != "completed" {
+		t.Fatalf("good transfer body %s: %v", res[0].body, err)
+	}
+	// Audit: the first job, then this batch's six non-replayed jobs of customer a.
+	var entries []struct {
+		RequestID  string `json:"request_id"`
+		StatusCode int    `json:"status_code"`
+	}
+	c.do("GET", "/v1/customers/"+a+"/audit-log?limit=100", nil).must(t, 200).Data(t, &entries)
+	got := map[string]int{}
+	for _, e := range entries {
+		got[e.RequestID] = e.StatusCode
+	}
+	for req, status := range map[string]int{"req_good": 201, "req_overdraw": 422, "req_nobody": 404, "req_twice": 201, "req_old": 201, "req_": 201} {
+		if got[req] != status {
+			t.Fatalf("audit %s = %d, want %d (all: %v)", req, got[req], status, got)
+		}
+	}
+	mustVerify(t, c.business.ID)
+}
+
+// replayBody is the response stored for key.
+func replayBody(t *testing.T, srv *Server, business, key string) []byte {
+	t.Helper()
+	var body []byte
+	err := srv.store.InTxAs(context.Background(), business, func(ctx context.Context, tx *postgres.Tx) error {
+		stored, _, err := tx.ClaimIdempotencyKeys(ctx, business, []string{key}, [][]byte{[]byte("hash-" + key)})
+		if err == nil && stored[0] != nil {
+			body = stored[0].Body
+		}
+		return err
+	})
+	if err != nil || body == nil {
+		t.Fatalf("stored response for %s: %v", key, err)
+	}
+	return body
+}
+
+func envelopeData(t *testing.T, body []byte) json.RawMessage {
+	t.Helper()
+	var env struct{ Data json.RawMessage }
+	if err := json.Unmarshal(body, &env); err != nil {
+		t.Fatal(err)
+	}
+	return env.Data
+}
+
+// TestGroupCommitTransfersConcurrent sends 60 transfers at once over HTTP, pairs
+// of them with the same Idempotency-Key and body, some overdrawing: every key has
+// one effect (its twin replays it or is told it is in use), the money adds up and
+// the ledger verifies.
+func TestGroupCommitTransfersConcurrent(t *testing.T) {
+	t.Parallel()
+	srv := testServer(t)
+	c := newClient(t, srv, ledger.ModeSandbox)
+	cust := make([]string, 4)
+	for i := range cust {
+		cust[i] = c.createCustomer(fmt.Sprintf("gc-%d@example.com", i))
+		pgtest.Fund(t, c.business.ID, cust[i], "USD", "10")
+	}
+	type outcome struct {
+		key, id  string
+		code     ledger.Code
+		status   int
+		replayed bool
+	}
+	out := make([]outcome, 60)
+	var wg sync.WaitGroup
+	for i := range out {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			k := i % 30
+			amount := "1"
+			if k%10 == 9 {
+				amount = "1000"
+			}
+			from, to := cust[k%4], cust[(k+1)%4]
+			r := c.do("POST", "/v1/transfers", map[string]any{"currency": "USD", "amount": amount, "to_profile_id": to},
+				HeaderProfileID, from, "Idempotency-Key", fmt.Sprintf("gc-key-%d", k))
+			o := outcome{key: fmt.Sprint(k), status: r.Status, code: ledger.Code(r.Code()), replayed: r.Header.Get("Idempotent-Replayed") == "true"}
+			if r.Status == 201 {
+				var tr struct{ ID string }
+				_ = json.Unmarshal(r.Body.Data, &tr)
+				o.id = tr.ID
+			}
+			out[i] = o
+		}(i)
+	}
+	wg.Wait()
+	ids := map[string]string{} // key → transfer id
+	moved := 0
+	for _, o := range out {
+		switch {
+		case o.status == 201:
+			if prev, ok := ids[o.key]; ok && prev != o.id {
+				t.Fatalf("key %s booked twice: %s and %s", o.key, prev, o.id)
+			}
+			if _, ok := ids[o.key]; !ok {
+				moved++
+			}
+			ids[o.key] = o.id
+		case o.status == 422 && o.code == ledger.CodeInsufficientFunds:
+		case o.status == 409 && o.code == ledger.CodeIdempotencyInUse:
+		default:
+			t.Fatalf("unexpected outcome %+v", o)
+		}
+	}
+	if moved != 27 {
+		t.Fatalf("%d keys moved money, want 27 (30 less 3 overdrafts)", moved)
+	}
+	sum := decimal.Zero
+	for _, id := range cust {
+		sum = sum.Add(decimal.RequireFromString(c.balance(id, "USD").Available))
+	}
+	if !sum.Equal(decimal.NewFromInt(40)) {
+		t.Fatalf("customers hold %v, want 40", sum)
+	}
+	mustVerify(t, c.business.ID)
+}
