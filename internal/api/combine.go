@@ -34,7 +34,7 @@ const combineMax = 256
 
 // combineWorkers is how many batches run at once: enough to keep PostgreSQL busy
 // while the next batch gathers, few enough that batches grow under load.
-const combineWorkers = 4
+const combineWorkers = 2
 
 type transferJob struct {
 	business string
