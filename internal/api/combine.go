@@ -12,16 +12,18 @@ import (
 	"github.com/tallyhq/tally/ledger"
 )
 
-// Group commit for POST /v1/transfers (issue 8; the TigerBeetle lesson that
-// batching beats per-request commits). A request that passed validation becomes
-// a transferJob on one queue; a few workers each take what is waiting (up to
+// Group commit for POST /v1/transfers and POST /v1/payouts (issue 8; the
+// TigerBeetle lesson that batching beats per-request commits). A request that
+// passed validation becomes a job on one queue; a few workers each take what is waiting (up to
 // combineMax), split it by business and book each business's share in ONE
-// transaction: the idempotency keys claimed together, the recipients share-locked
-// together, the ledger entries written as a set (Tx.BookTransfers, which decides
-// funds job by job in queue order exactly as one-at-a-time booking would), then the
-// transfer rows, events, audit entries and idempotency records in one flush. Each
-// job keeps its own outcome: a refused transfer (insufficient funds, unknown or
-// closed recipient, a key in use) fails alone and the others commit. Under light
+// transaction: the idempotency keys claimed together; each kind's own checks
+// together (transfers: the recipients share-locked in one statement; payouts: the
+// wallet of each that names one, then the risk list and fees of all in one
+// statement); the ledger entries written as a set (Tx.RecordMany, which decides
+// funds job by job in queue order exactly as one-at-a-time booking would); then the
+// transfer and payout rows, events, audit entries and idempotency records. Each
+// job keeps its own outcome: a refused one (insufficient funds, unknown or closed
+// recipient, risky address, a key in use) fails alone and the others commit. Under light
 // load a batch is one job, so nothing waits for company.
 //
 // Every job's result is decided by the worker; the handler waits for it without a
@@ -36,10 +38,21 @@ const combineMax = 256
 // while the next batch gathers, few enough that batches grow under load.
 const combineWorkers = 2
 
-type transferJob struct {
+// jobKind is what a job books.
+type jobKind int
+
+const (
+	kindTransfer jobKind = iota
+	kindPayout
+)
+
+type moneyJob struct {
+	kind     jobKind
 	business string
-	customer string // the audited customer: the sending one, if any
-	transfer ledger.Transfer
+	customer string          // the audited customer: the sending one, if any
+	transfer ledger.Transfer // kindTransfer
+	payout   ledger.Payout   // kindPayout, validated; scale is its currency's
+	scale    int32
 	cs       ledger.Currencies
 	key      string
 	reqHash  []byte
@@ -57,16 +70,16 @@ type jobResult struct {
 
 type combiner struct {
 	s    *Server
-	jobs chan *transferJob
+	jobs chan *moneyJob
 	once sync.Once
 }
 
 func newCombiner(s *Server) *combiner {
-	return &combiner{s: s, jobs: make(chan *transferJob, 4*combineMax)}
+	return &combiner{s: s, jobs: make(chan *moneyJob, 4*combineMax)}
 }
 
 // submit queues a job and waits for its result.
-func (cb *combiner) submit(j *transferJob) jobResult {
+func (cb *combiner) submit(j *moneyJob) jobResult {
 	cb.once.Do(func() {
 		for range combineWorkers {
 			go cb.work()
@@ -78,7 +91,7 @@ func (cb *combiner) submit(j *transferJob) jobResult {
 }
 
 func (cb *combiner) work() {
-	batch := make([]*transferJob, 0, combineMax)
+	batch := make([]*moneyJob, 0, combineMax)
 	for j := range cb.jobs {
 		batch = append(batch[:0], j)
 	gather:
@@ -90,7 +103,7 @@ func (cb *combiner) work() {
 				break gather
 			}
 		}
-		byBusiness := map[string][]*transferJob{}
+		byBusiness := map[string][]*moneyJob{}
 		var order []string
 		now := time.Now()
 		for _, j := range batch {
@@ -110,7 +123,7 @@ func (cb *combiner) work() {
 }
 
 // run books one business's jobs in one transaction and answers every job.
-func (cb *combiner) run(jobs []*transferJob) {
+func (cb *combiner) run(jobs []*moneyJob) {
 	s := cb.s
 	business := jobs[0].business
 	results := make([]jobResult, len(jobs))
@@ -152,43 +165,53 @@ func (cb *combiner) run(jobs []*transferJob) {
 			}
 		}
 
-		// Recipients, then the ledger, in queue order.
-		trs := make([]ledger.Transfer, 0, len(live))
+		// Each kind's checks, then every entry as one set, in queue order.
+		entries := make([]*ledger.Entry, len(jobs))
+		payouts := make([]ledger.Payout, len(jobs)) // this attempt's copy of each payout
+		if err := prepareTransfers(ctx, tx, business, jobs, live, results, entries); err != nil {
+			return err
+		}
+		if err := preparePayouts(ctx, tx, business, jobs, live, results, entries, payouts); err != nil {
+			return err
+		}
+		var es []ledger.Entry
+		var esIdx []int
 		for _, i := range live {
-			trs = append(trs, jobs[i].transfer)
-		}
-		recipients, err := lockRecipients(ctx, tx, business, trs)
-		if err != nil {
-			return err
-		}
-		var book []ledger.Transfer
-		var bookIdx []int
-		for k, i := range live {
-			if err := recipients.check(trs[k].ToProfileID, "to_profile_id"); err != nil {
-				results[i].err = err
-				continue
+			if entries[i] != nil {
+				es, esIdx = append(es, *entries[i]), append(esIdx, i)
 			}
-			book, bookIdx = append(book, trs[k]), append(bookIdx, i)
 		}
-		errs, err = tx.BookTransfers(ctx, book)
+		_, errs, err = tx.RecordMany(ctx, es)
 		if err != nil {
 			return err
 		}
-		var booked []ledger.Transfer
-		for k, i := range bookIdx {
+		var transfers []ledger.Transfer
+		var placed []ledger.Payout
+		for k, i := range esIdx {
 			if errs[k] != nil {
 				results[i].err = errs[k]
 				continue
 			}
-			booked = append(booked, book[k])
 			j := jobs[i]
-			dto := toTransferDTO(j.cs, book[k])
-			body, err := json.Marshal(envelope{Status: "success", Message: "Transfer completed", Data: dto})
+			var dto any
+			var event, message, profile string
+			switch j.kind {
+			case kindTransfer:
+				tr := j.transfer
+				tr.CreatedAt, tr.Status, tr.EntryID = es[k].CreatedAt, "completed", es[k].ID
+				transfers = append(transfers, tr)
+				dto, event, message, profile = toTransferDTO(j.cs, tr), "transfer.completed", "Transfer completed", tr.FromProfileID
+			case kindPayout:
+				p := payouts[i]
+				placed = append(placed, p)
+				dto, event, message, profile = toPayoutDTO(j.cs, p), "payout.pending", "Payout created", p.ProfileID
+			}
+			body, err := json.Marshal(envelope{Status: "success", Message: message, Data: dto})
 			if err != nil {
 				return err
 			}
 			results[i] = jobResult{status: fiber.StatusCreated, body: body}
-			if err := tx.Event(ctx, business, "transfer.completed", book[k].FromProfileID, dto); err != nil {
+			if err := tx.Event(ctx, business, event, profile, dto); err != nil {
 				return err
 			}
 			if j.key != "" {
@@ -197,7 +220,10 @@ func (cb *combiner) run(jobs []*transferJob) {
 				}
 			}
 		}
-		if err := tx.SaveTransfers(ctx, booked); err != nil {
+		if err := tx.SaveTransfers(ctx, transfers); err != nil {
+			return err
+		}
+		if err := tx.SavePayouts(ctx, placed); err != nil {
 			return err
 		}
 		// The audit log: every job of a customer, booked or refused (as write and
@@ -228,6 +254,111 @@ func (cb *combiner) run(jobs []*transferJob) {
 		}
 		j.done <- results[i]
 	}
+}
+
+// prepareTransfers checks the live transfer jobs' recipients with one statement
+// (see checkRecipient) and gives each that passes its entry.
+func prepareTransfers(ctx context.Context, tx *postgres.Tx, business string, jobs []*moneyJob, live []int,
+	results []jobResult, entries []*ledger.Entry) error {
+	var trs []ledger.Transfer
+	var idx []int
+	for _, i := range live {
+		if jobs[i].kind == kindTransfer {
+			trs, idx = append(trs, jobs[i].transfer), append(idx, i)
+		}
+	}
+	if len(trs) == 0 {
+		return nil
+	}
+	recipients, err := lockRecipients(ctx, tx, business, trs)
+	if err != nil {
+		return err
+	}
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	for k, i := range idx {
+		if err := recipients.check(trs[k].ToProfileID, "to_profile_id"); err != nil {
+			results[i].err = err
+			continue
+		}
+		tr := trs[k]
+		tr.CreatedAt = at
+		e := postgres.TransferEntry(tr)
+		entries[i] = &e
+	}
+	return nil
+}
+
+// preparePayouts applies the payout rules that need the database to the live
+// payout jobs — the wallet of each that names one, then the risk list and fees of
+// all in one statement (see preparePayout) — and gives each that passes its hold.
+func preparePayouts(ctx context.Context, tx *postgres.Tx, business string, jobs []*moneyJob, live []int,
+	results []jobResult, entries []*ledger.Entry, payouts []ledger.Payout) error {
+	var qs []postgres.PayoutTermsQuery
+	var idx []int
+	for _, i := range live {
+		j := jobs[i]
+		if j.kind != kindPayout {
+			continue
+		}
+		p := j.payout
+		if p.WalletID != "" {
+			addr, err := tx.WalletAddress(ctx, business, p.ProfileID, p.WalletID, p.Network)
+			if err != nil {
+				if postgres.Unavailable(err) || ledger.ErrorCode(err) == ledger.CodeInternal {
+					return err
+				}
+				results[i].err = err
+				continue
+			}
+			p.Address = addr
+		}
+		payouts[i] = p
+		qs, idx = append(qs, postgres.PayoutTermsQuery{Currency: p.Currency, Network: p.Network, Address: p.Address}), append(idx, i)
+	}
+	risky, fees, err := tx.PayoutTermsMany(ctx, business, qs)
+	if err != nil {
+		return err
+	}
+	for k, i := range idx {
+		if risky[k] {
+			results[i].err = ledger.ParamErrorf(ledger.CodeHighRiskAddress, "address", "the destination address is on the risk list")
+			continue
+		}
+		p := &payouts[i]
+		p.Fee = fees[k].For(p.Amount, jobs[i].scale)
+		e := postgres.PayoutHold(p)
+		entries[i] = &e
+	}
+	return nil
+}
+
+// combine books j (its kind's fields set by the handler) through the combiner
+// and answers the request: the same checks, effects, events, audit and
+// idempotency as the one-transaction write path, in a transaction shared with the
+// jobs that arrived alongside it.
+func (s *Server) combine(c *fiber.Ctx, sc ledger.Scope, j *moneyJob) error {
+	p, ok := principalFrom(c)
+	if !ok {
+		return ledger.Errorf(ledger.CodeUnauthenticated, "credential required")
+	}
+	key, reqHash, err := idempotencyOf(c)
+	if err != nil {
+		return err
+	}
+	j.business, j.key, j.reqHash = p.business.ID, key, reqHash
+	j.audit, j.deadline = s.audit(c, 0), time.Now().Add(s.cfg.RequestTimeout)
+	if sc.Customer != nil {
+		j.customer = sc.Customer.ID
+	}
+	res := s.combiner.submit(j)
+	if res.err != nil {
+		return res.err
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	if res.replayed {
+		c.Set("Idempotent-Replayed", "true")
+	}
+	return c.Status(res.status).Send(res.body)
 }
 
 // auditedStatus is the status a refused request is audited with, and whether

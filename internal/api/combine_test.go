@@ -31,10 +31,10 @@ func TestCombinerBatchKeepsEachOutcome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	job := func(from, to, amount, key string) *transferJob {
+	job := func(from, to, amount, key string) *moneyJob {
 		tr := ledger.Transfer{ID: ledger.NewID(ledger.PrefixTransfer), Business: c.business.ID, FromProfileID: from,
 			ToProfileID: to, Currency: "USD", Amount: decimal.RequireFromString(amount), Metadata: map[string]string{}}
-		j := &transferJob{business: c.business.ID, customer: from, transfer: tr, cs: cs, key: key,
+		j := &moneyJob{business: c.business.ID, customer: from, transfer: tr, cs: cs, key: key,
 			audit:    postgres.Audit{RequestID: "req_" + key, Method: "POST", Path: "/v1/transfers", KeyID: "k"},
 			deadline: time.Now().Add(time.Minute), done: make(chan jobResult, 1)}
 		if key != "" {
@@ -44,11 +44,11 @@ func TestCombinerBatchKeepsEachOutcome(t *testing.T) {
 	}
 	// A response stored earlier for key "old" replays.
 	first := job(a, b, "1", "old")
-	srv.combiner.run([]*transferJob{first})
+	srv.combiner.run([]*moneyJob{first})
 	if r := <-first.done; r.err != nil || r.status != 201 {
 		t.Fatalf("first: %+v", r)
 	}
-	jobs := []*transferJob{
+	jobs := []*moneyJob{
 		job(a, b, "2", "good"),
 		job(a, b, "100", "overdraw"),
 		job(a, "CUS_01M000000000000000000000XX", "1", "nobody"),
@@ -94,6 +94,44 @@ func TestCombinerBatchKeepsEachOutcome(t *testing.T) {
 			t.Fatalf("audit %s = %d, want %d (all: %v)", req, got[req], status, got)
 		}
 	}
+
+	// Payouts share batches with transfers: a good one pays its fee, a risky
+	// address and an overdraft are refused alone, a transfer between them books.
+	if err := pgtest.Store(t).SetFee(context.Background(), c.business.ID, "USD",
+		ledger.Fee{Fixed: decimal.RequireFromString("0.10"), Percent: decimal.Zero}); err != nil {
+		t.Fatal(err)
+	}
+	risky := "9999999999"
+	if err := pgtest.Store(t).AddRiskAddress(context.Background(), "bank", risky); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.Fund(t, c.business.ID, a, "USD", "5")
+	payout := func(amount, address string) *moneyJob {
+		j := job(a, "", amount, "")
+		j.kind, j.transfer = kindPayout, ledger.Transfer{}
+		j.payout = ledger.Payout{ID: ledger.NewID(ledger.PrefixPayout), Business: c.business.ID, ProfileID: a, Currency: "USD",
+			Network: "bank", Amount: decimal.RequireFromString(amount), Address: address, Metadata: map[string]string{}}
+		j.scale = 2
+		return j
+	}
+	jobs = []*moneyJob{payout("2", "0123456789"), job(a, b, "2", ""), payout("1", risky), payout("1", "0123456789")}
+	srv.combiner.run(jobs)
+	wantCode = []ledger.Code{"", "", ledger.CodeHighRiskAddress, ledger.CodeInsufficientFunds}
+	for i, j := range jobs {
+		r := <-j.done
+		if (r.err == nil) != (wantCode[i] == "") || (r.err != nil && ledger.ErrorCode(r.err) != wantCode[i]) {
+			t.Fatalf("mixed job %d: err %v, want %q", i, r.err, wantCode[i])
+		}
+		if i == 0 {
+			var p payoutDTO
+			if err := json.Unmarshal(envelopeData(t, r.body), &p); err != nil || p.Fee != "0.10" || p.Status != "pending" {
+				t.Fatalf("payout body %s: %v", r.body, err)
+			}
+		}
+	}
+	bal := c.balance(a, "USD")
+	wantAmount(t, "available after payout + transfer", bal.Available, "0.90")
+	wantAmount(t, "held for the payout and its fee", bal.Held, "2.10")
 	mustVerify(t, c.business.ID)
 }
 

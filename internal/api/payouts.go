@@ -156,6 +156,20 @@ func (s *Server) createPayout(c *fiber.Ctx) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
+	if s.combiner != nil { // group commit: preparePayout's checks, shared transaction (combine.go)
+		if err := sc.CanDebit(); err != nil {
+			return err
+		}
+		cs, err := s.currencies(c.UserContext())
+		if err != nil {
+			return err
+		}
+		p, cur, err := req.validate(cs, sc)
+		if err != nil {
+			return err
+		}
+		return s.combine(c, sc, &moneyJob{kind: kindPayout, payout: p, scale: cur.Scale, cs: cs})
+	}
 	place, err := s.preparePayout(c.UserContext(), sc, req)
 	if err != nil {
 		return err

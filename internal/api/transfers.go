@@ -122,7 +122,7 @@ func (s *Server) createTransfer(c *fiber.Ctx) error {
 		return err
 	}
 	if s.combiner != nil {
-		return s.combineTransfer(c, sc, cs, t)
+		return s.combine(c, sc, &moneyJob{kind: kindTransfer, transfer: t, cs: cs})
 	}
 	return s.write(c, fiber.StatusCreated, "Transfer completed", func(ctx context.Context, tx *postgres.Tx, ch *change) (any, error) {
 		if err := checkRecipient(ctx, tx, sc.Business.ID, t.ToProfileID, "to_profile_id"); err != nil {
@@ -135,34 +135,6 @@ func (s *Server) createTransfer(c *fiber.Ctx) error {
 		dto := toTransferDTO(cs, done[0])
 		return dto, tx.Event(ctx, sc.Business.ID, "transfer.completed", t.FromProfileID, dto)
 	})
-}
-
-// combineTransfer books t through the group-commit combiner (combine.go): the
-// same checks, effects, events, audit and idempotency as the write path above,
-// in a transaction shared with the transfers that arrived alongside it.
-func (s *Server) combineTransfer(c *fiber.Ctx, sc ledger.Scope, cs ledger.Currencies, t ledger.Transfer) error {
-	p, ok := principalFrom(c)
-	if !ok {
-		return ledger.Errorf(ledger.CodeUnauthenticated, "credential required")
-	}
-	key, reqHash, err := idempotencyOf(c)
-	if err != nil {
-		return err
-	}
-	j := &transferJob{business: p.business.ID, transfer: t, cs: cs, key: key, reqHash: reqHash,
-		audit: s.audit(c, 0), deadline: time.Now().Add(s.cfg.RequestTimeout)}
-	if sc.Customer != nil {
-		j.customer = sc.Customer.ID
-	}
-	res := s.combiner.submit(j)
-	if res.err != nil {
-		return res.err
-	}
-	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	if res.replayed {
-		c.Set("Idempotent-Replayed", "true")
-	}
-	return c.Status(res.status).Send(res.body)
 }
 
 type transferBatchRequest struct {

@@ -38,25 +38,30 @@ const recordManySQL = `WITH bal AS (
 	WHERE b.business_id = $1 AND b.owner_id = d.owner_id AND b.purpose = d.purpose AND b.currency = d.currency
 		AND b.shard = d.shard
 	RETURNING 1
+), e AS (
+	SELECT * FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::text[])
+		AS e(id, kind, resource_id, description, created_at, phase)
 ), ent AS (
 	INSERT INTO ledger_entries (business_id, id, kind, phase, resource_id, description, created_at)
-	SELECT $1, e.id, e.kind, 'posted', e.resource_id, e.description, e.created_at
-	FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::timestamptz[])
-		AS e(id, kind, resource_id, description, created_at)
+	SELECT $1, e.id, e.kind, e.phase, e.resource_id, e.description, e.created_at FROM e
+), hold AS (
+	INSERT INTO ledger_holds (business_id, entry_id, created_at, updated_at)
+	SELECT $1, e.id, e.created_at, e.created_at FROM e WHERE e.phase = 'pending'
 ), lin AS (
 	INSERT INTO ledger_lines (business_id, id, entry_id, posting, owner_id, purpose, currency, shard, type, direction,
 		phase, amount, available_after, visible, resource_id, description, created_at)
-	SELECT $1, l.id, l.entry_id, l.posting, l.owner_id, l.purpose, l.currency, l.shard, l.type, l.direction, 'posted',
+	SELECT $1, l.id, l.entry_id, l.posting, l.owner_id, l.purpose, l.currency, l.shard, l.type, l.direction, l.phase,
 		l.amount, l.available_after, l.visible, l.resource_id, l.description, l.created_at
-	FROM unnest($15::text[], $16::text[], $17::int2[], $18::text[], $19::text[], $20::text[], $21::int2[], $22::text[],
-		$23::text[], $24::numeric[], $25::numeric[], $26::bool[], $27::text[], $28::text[], $29::timestamptz[])
+	FROM unnest($16::text[], $17::text[], $18::int2[], $19::text[], $20::text[], $21::text[], $22::int2[], $23::text[],
+		$24::text[], $25::numeric[], $26::numeric[], $27::bool[], $28::text[], $29::text[], $30::timestamptz[], $31::text[])
 		AS l(id, entry_id, posting, owner_id, purpose, currency, shard, type, direction, amount, available_after, visible,
-			resource_id, description, created_at)
+			resource_id, description, created_at, phase)
 )
 SELECT count(*) FROM bal`
 
-// RecordMany applies posted entries of one business in order, as a set, in the
-// transaction: the batch form of Record (the TigerBeetle lesson: one round trip
+// RecordMany applies entries of one business in order, as a set, in the
+// transaction: the batch form of Record for posted and pending entries (a pending
+// one opens its hold; ending a hold stays with PostHold/VoidHold) (the TigerBeetle lesson: one round trip
 // for many entries, not one each). It locks every balance row the entries touch
 // in the global (account, shard) order, creating missing rows; decides with the
 // locked sums, entry by entry and exactly as Record's guards would, which entries
@@ -77,8 +82,8 @@ func (t *Tx) RecordMany(ctx context.Context, es []ledger.Entry) (lines [][]Line,
 	var keys []shardKey
 	for i := range es {
 		e := &es[i]
-		if e.Business != business || e.Phase != ledger.PhasePosted || e.PendingID != "" {
-			return nil, nil, fmt.Errorf("postgres: RecordMany takes posted entries of one business (entry %d)", i)
+		if e.Business != business || (e.Phase != ledger.PhasePosted && e.Phase != ledger.PhasePending) || e.PendingID != "" {
+			return nil, nil, fmt.Errorf("postgres: RecordMany takes posted and pending entries of one business (entry %d)", i)
 		}
 		if errs[i] = e.Validate(); errs[i] != nil {
 			continue
@@ -218,9 +223,9 @@ func (t *Tx) writeMany(ctx context.Context, business string, keys []shardKey, to
 		bDP, bCP = append(bDP, d.DebitsPosted.String()), append(bCP, d.CreditsPosted.String())
 		bDPend, bCPend = append(bDPend, d.DebitsPending.String()), append(bCPend, d.CreditsPending.String())
 	}
-	var eID, eKind, eRes, eDesc []string
+	var eID, eKind, eRes, eDesc, ePhase []string
 	var eAt []time.Time
-	var lID, lEntry, lOwner, lPurpose, lCur, lType, lDir, lAmount, lRes, lDesc []string
+	var lID, lEntry, lOwner, lPurpose, lCur, lType, lDir, lAmount, lRes, lDesc, lPhase []string
 	var lAfter []*string
 	var lPosting, lShard []int16
 	var lVisible []bool
@@ -231,6 +236,7 @@ func (t *Tx) writeMany(ctx context.Context, business string, keys []shardKey, to
 		}
 		eID, eKind, eRes, eDesc, eAt = append(eID, e.ID), append(eKind, e.Kind), append(eRes, e.ResourceID),
 			append(eDesc, e.Description), append(eAt, e.CreatedAt)
+		ePhase = append(ePhase, string(e.Phase))
 		for _, l := range lines[i] {
 			var after *string
 			if l.AvailableAfter != nil {
@@ -241,13 +247,13 @@ func (t *Tx) writeMany(ctx context.Context, business string, keys []shardKey, to
 			lPurpose, lCur, lShard = append(lPurpose, string(l.Account.Purpose)), append(lCur, l.Account.Currency), append(lShard, l.Shard)
 			lType, lDir, lAmount = append(lType, string(l.Type)), append(lDir, string(l.Direction)), append(lAmount, l.Amount.String())
 			lAfter, lVisible, lRes = append(lAfter, after), append(lVisible, l.Visible), append(lRes, l.ResourceID)
-			lDesc, lAt = append(lDesc, l.Description), append(lAt, l.CreatedAt)
+			lDesc, lAt, lPhase = append(lDesc, l.Description), append(lAt, l.CreatedAt), append(lPhase, string(l.Phase))
 		}
 	}
 	var changed int
 	err := t.tx.Tx.QueryRowContext(ctx, recordManySQL, business, bOwner, bPurpose, bCur, bShard, bDP, bCP, bDPend, bCPend,
-		eID, eKind, eRes, eDesc, eAt,
-		lID, lEntry, lPosting, lOwner, lPurpose, lCur, lShard, lType, lDir, lAmount, lAfter, lVisible, lRes, lDesc, lAt).Scan(&changed)
+		eID, eKind, eRes, eDesc, eAt, ePhase,
+		lID, lEntry, lPosting, lOwner, lPurpose, lCur, lShard, lType, lDir, lAmount, lAfter, lVisible, lRes, lDesc, lAt, lPhase).Scan(&changed)
 	if err != nil {
 		return translate(err)
 	}

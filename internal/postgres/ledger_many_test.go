@@ -13,8 +13,8 @@ import (
 	"github.com/tallyhq/tally/ledger"
 )
 
-// randomEntries makes n posted entries of business biz among the given customers:
-// deposits, transfers, conversions and fee payments, amounts large enough that
+// randomEntries makes n entries of business biz among the given customers:
+// deposits, transfers, conversions, fee payments and payout holds, amounts large enough that
 // many transfers overdraw, and now and then an invalid one.
 func randomEntries(seed int64, n int, biz string, customers []string) []ledger.Entry {
 	rng := rand.New(rand.NewSource(seed))
@@ -26,7 +26,7 @@ func randomEntries(seed int64, n int, biz string, customers []string) []ledger.E
 		cur := curs[rng.Intn(2)]
 		p, q := profiles[rng.Intn(len(profiles))], profiles[rng.Intn(len(profiles))]
 		e := ledger.Entry{ID: ledger.NewID(ledger.PrefixEntry), Business: biz, Kind: "test", Phase: ledger.PhasePosted}
-		switch rng.Intn(8) {
+		switch rng.Intn(9) {
 		case 0, 1:
 			e.Postings = []ledger.Posting{{Debit: ledger.BusinessAccount(biz, ledger.SettlementPurpose("x"), cur), Credit: main(p, cur), Amount: amt(), Type: ledger.LineDeposit}}
 		case 2, 3, 4:
@@ -44,6 +44,10 @@ func randomEntries(seed int64, n int, biz string, customers []string) []ledger.E
 			if p == q {
 				continue
 			}
+		case 8: // a payout's hold: amount and fee pending, the fee on a hot account
+			e.Phase = ledger.PhasePending
+			e.Postings = []ledger.Posting{{Debit: main(p, cur), Credit: ledger.BusinessAccount(biz, ledger.SettlementPurpose("x"), cur), Amount: amt(), Type: ledger.LinePayout},
+				{Debit: main(p, cur), Credit: ledger.BusinessAccount(biz, ledger.PurposeFees, cur), Amount: amt(), Type: ledger.LinePayoutFee}}
 		case 7: // invalid: a zero amount
 			e.Postings = []ledger.Posting{{Debit: main(p, cur), Credit: main(q, cur), Amount: decimal.Zero, Type: ledger.LineTransfer}}
 		}
@@ -114,7 +118,7 @@ func TestRecordManyAgreesWithRecord(t *testing.T) {
 			if k == 0 {
 				p1, p2 = one.ID, many.ID
 			}
-			for _, purpose := range []ledger.Purpose{ledger.PurposeMain, ledger.PurposeFees, ledger.PurposeFX} {
+			for _, purpose := range []ledger.Purpose{ledger.PurposeMain, ledger.PurposeFees, ledger.PurposeFX, ledger.SettlementPurpose("x")} {
 				if k != 0 && purpose != ledger.PurposeMain {
 					continue
 				}
@@ -126,7 +130,8 @@ func TestRecordManyAgreesWithRecord(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !b1.Available().Equal(b2.Available()) || !b1.Total().Equal(b2.Total()) {
+				if !b1.DebitsPosted.Equal(b2.DebitsPosted) || !b1.CreditsPosted.Equal(b2.CreditsPosted) ||
+					!b1.DebitsPending.Equal(b2.DebitsPending) || !b1.CreditsPending.Equal(b2.CreditsPending) {
 					t.Fatalf("%s %s %s: Record %+v, RecordMany %+v", p, purpose, cur, b1, b2)
 				}
 			}

@@ -123,6 +123,43 @@ func (t *Tx) PayoutTerms(ctx context.Context, business, currency, network, addre
 	return risky, f, translate(err)
 }
 
+// PayoutTermsQuery is one payout destination whose terms PayoutTermsMany reads.
+type PayoutTermsQuery struct{ Currency, Network, Address string }
+
+// PayoutTermsMany is PayoutTerms for many payouts of one business in one round
+// trip: risky[i] and fees[i] answer qs[i].
+func (t *Tx) PayoutTermsMany(ctx context.Context, business string, qs []PayoutTermsQuery) (risky []bool, fees []ledger.Fee, err error) {
+	n := len(qs)
+	risky, fees = make([]bool, n), make([]ledger.Fee, n)
+	if n == 0 {
+		return risky, fees, nil
+	}
+	cur, network, address := make([]string, n), make([]string, n), make([]string, n)
+	for i, q := range qs {
+		cur[i], network[i], address[i] = q.Currency, q.Network, q.Address
+	}
+	rows, err := t.tx.Tx.QueryContext(ctx, `SELECT u.ord,
+			EXISTS (SELECT 1 FROM risk_addresses r WHERE r.network = u.network AND lower(r.address) = lower(u.address)),
+			coalesce(f.fixed, 0), coalesce(f.percent, 0)
+		FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(currency, network, address, ord)
+		LEFT JOIN payout_fees f ON f.business_id = $1 AND f.currency = u.currency
+		ORDER BY u.ord`, business, cur, network, address)
+	if err != nil {
+		return nil, nil, translate(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ord int
+		var r bool
+		var f ledger.Fee
+		if err := rows.Scan(&ord, &r, &f.Fixed, &f.Percent); err != nil {
+			return nil, nil, translate(err)
+		}
+		risky[ord-1], fees[ord-1] = r, f
+	}
+	return risky, fees, translate(rows.Err())
+}
+
 // SetRate sets the conversion rate of a pair (used in both directions).
 func (s *Store) SetRate(ctx context.Context, r ledger.Rate) error {
 	_, err := s.db.DB.ExecContext(ctx, `INSERT INTO fx_rates (base, quote, rate, spread_percent, updated_at) VALUES ($1, $2, $3, $4, now())

@@ -60,6 +60,17 @@ func payoutToRow(p ledger.Payout) payoutRow {
 // CreatePayout holds amount + fee on the paying profile at once (one conditional
 // debit; insufficient_funds otherwise) and stores the payout as pending.
 func (t *Tx) CreatePayout(ctx context.Context, p ledger.Payout) (ledger.Payout, error) {
+	hold := PayoutHold(&p)
+	if _, err := t.Record(ctx, hold); err != nil {
+		return p, err
+	}
+	return p, t.SavePayouts(ctx, []ledger.Payout{p})
+}
+
+// PayoutHold makes p a new pending payout (status, times, hold id) and returns
+// the pending entry that holds its amount and fee; recording that entry and
+// SavePayouts place it (CreatePayout, or the transfer combiner's batches).
+func PayoutHold(p *ledger.Payout) ledger.Entry {
 	p.CreatedAt, p.UpdatedAt, p.Status = now(), now(), ledger.PayoutPending
 	hold := ledger.Entry{ID: ledger.NewID(ledger.PrefixEntry), Business: p.Business, Kind: "payout", Phase: ledger.PhasePending,
 		ResourceID: p.ID, Description: "Payout to " + p.Address, CreatedAt: p.CreatedAt,
@@ -70,13 +81,21 @@ func (t *Tx) CreatePayout(ctx context.Context, p ledger.Payout) (ledger.Payout, 
 		hold.Postings = append(hold.Postings, ledger.Posting{Debit: ledger.ProfileAccount(p.ProfileID, p.Currency),
 			Credit: ledger.BusinessAccount(p.Business, ledger.PurposeFees, p.Currency), Amount: p.Fee, Type: ledger.LinePayoutFee})
 	}
-	if _, err := t.Record(ctx, hold); err != nil {
-		return p, err
-	}
 	p.HoldID = hold.ID
-	row := payoutToRow(p)
-	_, err := t.tx.NewInsert().Model(&row).Exec(ctx)
-	return p, translate(err)
+	return hold
+}
+
+// SavePayouts stores placed payouts with one statement.
+func (t *Tx) SavePayouts(ctx context.Context, ps []ledger.Payout) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	rows := make([]payoutRow, len(ps))
+	for i, p := range ps {
+		rows[i] = payoutToRow(p)
+	}
+	_, err := t.tx.NewInsert().Model(&rows).Exec(ctx)
+	return translate(err)
 }
 
 // lockPayout reads a payout under a row lock. An empty business means the rail

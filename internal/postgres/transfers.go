@@ -51,7 +51,7 @@ func (t *Tx) CreateTransfers(ctx context.Context, trs []ledger.Transfer) ([]ledg
 // status, time and entry id; SaveTransfers then stores the transfer rows.
 func (t *Tx) BookTransfer(ctx context.Context, tr *ledger.Transfer) error {
 	tr.CreatedAt, tr.Status = now(), "completed"
-	e := transferEntry(*tr)
+	e := TransferEntry(*tr)
 	if _, err := t.Record(ctx, e); err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func (t *Tx) BookTransfers(ctx context.Context, trs []ledger.Transfer) (errs []e
 	es := make([]ledger.Entry, len(trs))
 	for i := range trs {
 		trs[i].CreatedAt, trs[i].Status = now(), "completed"
-		es[i] = transferEntry(trs[i])
+		es[i] = TransferEntry(trs[i])
 	}
 	if _, errs, err = t.RecordMany(ctx, es); err != nil {
 		return nil, err
@@ -79,8 +79,8 @@ func (t *Tx) BookTransfers(ctx context.Context, trs []ledger.Transfer) (errs []e
 	return errs, nil
 }
 
-// transferEntry is the posted entry that moves a transfer's money.
-func transferEntry(tr ledger.Transfer) ledger.Entry {
+// TransferEntry is the posted entry that moves a transfer's money.
+func TransferEntry(tr ledger.Transfer) ledger.Entry {
 	return ledger.Entry{ID: ledger.NewID(ledger.PrefixEntry), Business: tr.Business, Kind: "transfer", Phase: ledger.PhasePosted,
 		ResourceID: tr.ID, Description: tr.Description, CreatedAt: tr.CreatedAt,
 		Postings: []ledger.Posting{{Debit: ledger.ProfileAccount(tr.FromProfileID, tr.Currency),
