@@ -212,7 +212,7 @@ func (s *Server) resolveProfile(c *fiber.Ctx) error {
 	case strings.HasPrefix(raw, ledger.PrefixCustomer):
 		ctx, cancel := s.requestContext(c)
 		defer cancel()
-		cust, err := s.store.FindCustomer(ctx, p.business.ID, raw)
+		cust, err := s.store.ProfileCustomer(ctx, p.business.ID, raw)
 		if ledger.ErrorCode(err) == ledger.CodeNotFound {
 			return profileNotFound(raw)
 		}

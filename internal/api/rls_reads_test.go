@@ -88,6 +88,10 @@ var rlsReadProbes = map[string]readProbe{
 		_, err := st.FindCustomer(ctx, b, f.cusA)
 		return exists(err)
 	},
+	"ProfileCustomer": func(ctx context.Context, st *postgres.Store, b string, f isoFixture) (bool, error) {
+		_, err := st.ProfileCustomer(ctx, b, f.cusA) // a miss: its cache is keyed by business
+		return exists(err)
+	},
 	"FindCustomers": func(ctx context.Context, st *postgres.Store, b string, f isoFixture) (bool, error) {
 		// Without q: a search (q) runs unconfined, see Store.FindCustomers.
 		return found(st.FindCustomers(ctx, b, ledger.CustomerFilter{ExternalID: "iso-ext-a"}, page()))

@@ -167,7 +167,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, business, id string) error {
 			return s.InTxAs(ctx, business, fn)
 		}
 	}
-	defer s.creds.invalidate()
+	defer s.creds.forget()
 	return inTx(ctx, func(ctx context.Context, tx *Tx) error {
 		q := tx.tx.NewUpdate().Model((*apiKeyRow)(nil)).Set("revoked_at = COALESCE(revoked_at, now())").Where("id = ?", id)
 		if business != "" {

@@ -12,58 +12,71 @@ import (
 // CredentialTTL.
 const CredentialTTL = time.Second
 
-// credentialCacheMax bounds the cache; when full it starts over. Only valid keys
-// are cached, so unknown secrets cannot grow it.
-const credentialCacheMax = 10_000
+// ProfileTTL is the same bound for the customer X-BU-PROFILE-ID names
+// (Store.ProfileCustomer): a change made through this process is seen at once
+// (the transaction that updates a customer forgets it on commit), one made by
+// another replica within ProfileTTL.
+const ProfileTTL = time.Second
 
-// credentialCache remembers valid keys by the SHA-256 of their secret, so a
-// request skips the key lookup (one round trip) when its key was seen within
-// CredentialTTL (issue 8's key-lookup cache).
-type credentialCache struct {
+// lookupCacheMax bounds each cache; when full it starts over. Only what exists
+// is cached, so unknown secrets or ids cannot grow it.
+const lookupCacheMax = 10_000
+
+// lookupCache remembers recent successful lookups for a TTL, so a request skips
+// a round trip when its key or profile was seen lately (issue 8's key-lookup
+// cache). Invalidation bumps a generation, so a lookup that raced it cannot
+// bring back what it forgot.
+type lookupCache[K comparable, V any] struct {
+	ttl time.Duration
 	mu  sync.Mutex
 	gen uint64 // bumped by every invalidation
-	m   map[[32]byte]cachedCredential
+	m   map[K]cached[V]
 }
 
-type cachedCredential struct {
-	cred    Credential
+type cached[V any] struct {
+	v       V
 	expires time.Time
 }
 
-func newCredentialCache() *credentialCache {
-	return &credentialCache{m: map[[32]byte]cachedCredential{}}
+func newLookupCache[K comparable, V any](ttl time.Duration) *lookupCache[K, V] {
+	return &lookupCache[K, V]{ttl: ttl, m: map[K]cached[V]{}}
 }
 
-// get returns a cached credential and, for a later put, the generation the
-// caller's database lookup must be checked against.
-func (c *credentialCache) get(hash [32]byte, now time.Time) (Credential, bool, uint64) {
+// get returns a cached value and, for a later put, the generation the caller's
+// database lookup must be checked against.
+func (c *lookupCache[K, V]) get(k K, now time.Time) (V, bool, uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.m[hash]
+	e, ok := c.m[k]
 	if ok && now.Before(e.expires) {
-		return e.cred, true, c.gen
+		return e.v, true, c.gen
 	}
-	return Credential{}, false, c.gen
+	var zero V
+	return zero, false, c.gen
 }
 
-// put caches cred unless an invalidation happened since get returned gen: a
-// lookup that raced a revocation must not bring the revoked key back.
-func (c *credentialCache) put(hash [32]byte, cred Credential, gen uint64, now time.Time) {
+// put caches v unless an invalidation happened since get returned gen.
+func (c *lookupCache[K, V]) put(k K, v V, gen uint64, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {
 		return
 	}
-	if len(c.m) >= credentialCacheMax {
+	if len(c.m) >= lookupCacheMax {
 		clear(c.m)
 	}
-	c.m[hash] = cachedCredential{cred: cred, expires: now.Add(CredentialTTL)}
+	c.m[k] = cached[V]{v: v, expires: now.Add(c.ttl)}
 }
 
-// invalidate forgets every cached key (revocations are rare).
-func (c *credentialCache) invalidate() {
+// forget drops keys (none: everything).
+func (c *lookupCache[K, V]) forget(keys ...K) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	clear(c.m)
+	if len(keys) == 0 {
+		clear(c.m)
+	}
+	for _, k := range keys {
+		delete(c.m, k)
+	}
 }

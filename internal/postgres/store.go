@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/tallyhq/tally/ledger"
 )
 
 // Store implements Tally's storage on one PostgreSQL database.
@@ -20,7 +22,8 @@ type Store struct {
 	raw      rawDB
 	business string
 
-	creds *credentialCache // valid secret keys seen lately (credcache.go)
+	creds    *lookupCache[[32]byte, Credential]        // valid secret keys seen lately (credcache.go)
+	profiles *lookupCache[profileKey, ledger.Customer] // customers X-BU-PROFILE-ID named lately
 }
 
 // rawDB is *sql.DB, *sql.Conn or *sql.Tx: plain SQL whose $n parameters pgx binds.
@@ -31,7 +34,10 @@ type rawDB interface {
 }
 
 // New returns a Store on db.
-func New(db *bun.DB) *Store { return &Store{db: db, q: db, raw: db.DB, creds: newCredentialCache()} }
+func New(db *bun.DB) *Store {
+	return &Store{db: db, q: db, raw: db.DB, creds: newLookupCache[[32]byte, Credential](CredentialTTL),
+		profiles: newLookupCache[profileKey, ledger.Customer](ProfileTTL)}
+}
 
 // DB exposes the pool to the wiring in cmd and to tests.
 func (s *Store) DB() *bun.DB { return s.db }
@@ -47,6 +53,10 @@ type Tx struct {
 	tx bun.Tx
 	db *bun.DB // for bun's row scanning of plain SQL results
 
+	// Customers this transaction updated: forgotten by the profile cache once it
+	// ends (Store.InTx, Store.InTxAs).
+	touched []profileKey
+
 	// Written by flush just before commit (see events.go).
 	events []pendingEvent
 	audits []pendingAudit
@@ -57,13 +67,24 @@ type Tx struct {
 // and serialization failures; fn may run more than once and must not have effects
 // outside the transaction.
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+	var touched []profileKey
+	defer func() { s.forgetProfiles(touched) }()
 	return inTx(ctx, s.db, func(ctx context.Context, btx bun.Tx) error {
 		tx := &Tx{tx: btx, db: s.db}
+		defer func() { touched = append(touched, tx.touched...) }()
 		if err := fn(ctx, tx); err != nil {
 			return err
 		}
 		return tx.flush(ctx)
 	})
+}
+
+// forgetProfiles drops updated customers from the profile cache, after their
+// transaction ended (committed or not: forgetting too much is harmless).
+func (s *Store) forgetProfiles(keys []profileKey) {
+	if len(keys) > 0 {
+		s.profiles.forget(keys...)
+	}
 }
 
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
@@ -76,8 +97,11 @@ func (s *Store) InTxAs(ctx context.Context, business string, fn func(ctx context
 	if pool == nil {
 		pool = s.db
 	}
+	var touched []profileKey
+	defer func() { s.forgetProfiles(touched) }()
 	return inTx(ctx, pool, func(ctx context.Context, btx bun.Tx) error {
 		tx := &Tx{tx: btx, db: s.db}
+		defer func() { touched = append(touched, tx.touched...) }()
 		if err := tx.ActAs(ctx, business); err != nil {
 			return err
 		}
