@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -125,6 +127,18 @@ func (cb *combiner) work() {
 // run books one business's jobs in one transaction and answers every job.
 func (cb *combiner) run(jobs []*moneyJob) {
 	s := cb.s
+	defer func() {
+		// A bug must not leave the batch's requests waiting forever, nor kill the worker.
+		if r := recover(); r != nil {
+			s.log.Error("combiner batch panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			for _, j := range jobs {
+				select {
+				case j.done <- jobResult{err: fmt.Errorf("combiner: %v", r)}:
+				default:
+				}
+			}
+		}
+	}()
 	business := jobs[0].business
 	results := make([]jobResult, len(jobs))
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)

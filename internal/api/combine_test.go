@@ -234,3 +234,39 @@ func TestGroupCommitTransfersConcurrent(t *testing.T) {
 	}
 	mustVerify(t, c.business.ID)
 }
+
+// TestWithoutGroupCommit keeps the one-transaction-per-request path
+// (TALLY_GROUP_COMMIT=false) working: a transfer, its idempotent replay, an
+// overdraft and a payout with its fee.
+func TestWithoutGroupCommit(t *testing.T) {
+	t.Parallel()
+	srv := testServer(t)
+	srv.combiner = nil
+	c := newClient(t, srv, ledger.ModeLive)
+	a, b := c.createCustomer("plain-a@example.com"), c.createCustomer("plain-b@example.com")
+	pgtest.Fund(t, c.business.ID, a, "USD", "10")
+	body := map[string]any{"currency": "USD", "amount": "3", "to_profile_id": b}
+	first := c.do("POST", "/v1/transfers", body, HeaderProfileID, a, "Idempotency-Key", "plain-1").must(t, 201)
+	again := c.do("POST", "/v1/transfers", body, HeaderProfileID, a, "Idempotency-Key", "plain-1").must(t, 201)
+	if again.Header.Get("Idempotent-Replayed") != "true" || string(again.Raw) != string(first.Raw) {
+		t.Fatalf("replay: %s vs %s", again.Raw, first.Raw)
+	}
+	if r := c.do("POST", "/v1/transfers", map[string]any{"currency": "USD", "amount": "100", "to_profile_id": b},
+		HeaderProfileID, a).must(t, 422); r.Code() != "insufficient_funds" {
+		t.Fatalf("overdraft: %s", r.Raw)
+	}
+	if err := pgtest.Store(t).SetFee(context.Background(), c.business.ID, "USD",
+		ledger.Fee{Fixed: decimal.RequireFromString("0.50"), Percent: decimal.Zero}); err != nil {
+		t.Fatal(err)
+	}
+	var p payoutDTO
+	c.do("POST", "/v1/payouts", map[string]any{"currency": "USD", "amount": "2", "network": "bank", "address": "0123456789",
+		"beneficiary": map[string]any{"name": "Ada", "institution": "Bank"}}, HeaderProfileID, a).must(t, 201).Data(t, &p)
+	if p.Fee != "0.50" || p.Status != "pending" {
+		t.Fatalf("payout %+v", p)
+	}
+	bal := c.balance(a, "USD")
+	wantAmount(t, "available", bal.Available, "4.50")
+	wantAmount(t, "held", bal.Held, "2.50")
+	mustVerify(t, c.business.ID)
+}
