@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -74,6 +75,8 @@ type combiner struct {
 	s    *Server
 	jobs chan *moneyJob
 	once sync.Once
+	// Counted for /metrics: jobs ÷ batches is the mean batch size.
+	batches, booked atomic.Uint64
 }
 
 func newCombiner(s *Server) *combiner {
@@ -139,6 +142,8 @@ func (cb *combiner) run(jobs []*moneyJob) {
 			}
 		}
 	}()
+	cb.batches.Add(1)
+	cb.booked.Add(uint64(len(jobs)))
 	business := jobs[0].business
 	results := make([]jobResult, len(jobs))
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -127,6 +128,13 @@ func TestCombinerBatchKeepsEachOutcome(t *testing.T) {
 			if err := json.Unmarshal(envelopeData(t, r.body), &p); err != nil || p.Fee != "0.10" || p.Status != "pending" {
 				t.Fatalf("payout body %s: %v", r.body, err)
 			}
+		}
+	}
+	// /metrics counts the combiner's transactions and the requests they carried.
+	m := (&client{tb: t, srv: srv}).do("GET", "/metrics", nil).must(t, 200)
+	for _, want := range []string{"tally_group_commit_batches_total 3\n", "tally_group_commit_jobs_total 12\n"} {
+		if !strings.Contains(string(m.Raw), want) {
+			t.Fatalf("metrics lack %q:\n%s", want, m.Raw)
 		}
 	}
 	bal := c.balance(a, "USD")

@@ -210,6 +210,16 @@ func TestHealthAndReadiness(t *testing.T) {
 	if !strings.Contains(string(m.Raw), `tally_http_requests_total{method="GET",route="/healthz",status="200"} 1`) {
 		t.Fatalf("metrics lack the healthz request:\n%s", m.Raw)
 	}
+	// Series keys own their bytes: requests with other methods, which reuse the
+	// connection's buffers, must not corrupt the GET series (it made /metrics 500).
+	for _, method := range []string{"POST", "DELETE", "PATCH", "PUT"} {
+		anon.do(method, "/v1/business", nil)
+	}
+	m = anon.do("GET", "/metrics", nil).must(t, 200)
+	if !strings.Contains(string(m.Raw), `tally_http_requests_total{method="GET",route="/healthz",status="200"} 1`) ||
+		!strings.Contains(string(m.Raw), `method="DELETE"`) {
+		t.Fatalf("metrics after other methods:\n%s", m.Raw)
+	}
 
 	// A server whose database is gone is alive but not ready.
 	db, err := postgres.Open(context.Background(), pgtest.URL(t), postgres.Options{PoolSize: 1})

@@ -42,6 +42,10 @@ func (m *metrics) observe(method, route string, status int, d time.Duration) {
 	defer m.mu.Unlock()
 	s := m.series[k]
 	if s == nil {
+		// Fiber's c.Method() aliases fasthttp's request buffer, which the next
+		// request reuses: a key kept in the map must own its bytes, or it changes
+		// under the map (render then found no series for it and panicked).
+		k.method, k.route = strings.Clone(k.method), strings.Clone(k.route)
 		s = &series{buckets: make([]uint64, len(latencyBuckets))}
 		m.series[k] = s
 	}
@@ -93,5 +97,12 @@ func (m *metrics) render() string {
 
 func (s *Server) serveMetrics(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, "text/plain; version=0.0.4; charset=utf-8")
-	return c.SendString(s.metrics.render())
+	out := s.metrics.render()
+	if cb := s.combiner; cb != nil {
+		out += fmt.Sprintf("# HELP tally_group_commit_batches_total Transactions the group-commit combiner ran.\n"+
+			"# TYPE tally_group_commit_batches_total counter\ntally_group_commit_batches_total %d\n"+
+			"# HELP tally_group_commit_jobs_total Transfer and payout requests those transactions carried.\n"+
+			"# TYPE tally_group_commit_jobs_total counter\ntally_group_commit_jobs_total %d\n", cb.batches.Load(), cb.booked.Load())
+	}
+	return c.SendString(out)
 }
