@@ -113,7 +113,7 @@ func (cb *combiner) work() {
 		now := time.Now()
 		for _, j := range batch {
 			if now.After(j.deadline) {
-				j.done <- jobResult{err: ledger.Errorf(ledger.CodeUnavailable, "the server is too busy to book this transfer in time; retry with the same Idempotency-Key")}
+				j.done <- jobResult{err: ledger.Errorf(ledger.CodeUnavailable, "the server is too busy to book this request in time; retry with the same Idempotency-Key")}
 				continue
 			}
 			if _, ok := byBusiness[j.business]; !ok {
@@ -160,7 +160,6 @@ func (cb *combiner) run(jobs []*moneyJob) {
 		for i, j := range jobs {
 			switch {
 			case j.key == "":
-				live = append(live, i)
 			case seen[j.key]:
 				results[i].err = ledger.ParamErrorf(ledger.CodeIdempotencyInUse, "Idempotency-Key",
 					"a request with this Idempotency-Key is still being processed; retry later")
@@ -179,7 +178,10 @@ func (cb *combiner) run(jobs []*moneyJob) {
 				results[i].err = errs[k]
 			case stored[k] != nil:
 				results[i] = jobResult{status: stored[k].StatusCode, body: stored[k].Body, replayed: true}
-			default:
+			}
+		}
+		for i := range jobs { // queue order: the ledger decides funds in it
+			if results[i].err == nil && !results[i].replayed {
 				live = append(live, i)
 			}
 		}

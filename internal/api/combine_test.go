@@ -143,6 +143,35 @@ func TestCombinerBatchKeepsEachOutcome(t *testing.T) {
 	mustVerify(t, c.business.ID)
 }
 
+// TestCombinerBooksInQueueOrder: funds are decided in arrival order whether or
+// not a request carries an Idempotency-Key: of two transfers that cannot both
+// fit, the first queued wins.
+func TestCombinerBooksInQueueOrder(t *testing.T) {
+	t.Parallel()
+	srv := testServer(t)
+	c := newClient(t, srv, ledger.ModeSandbox)
+	a, b := c.createCustomer("order-a@example.com"), c.createCustomer("order-b@example.com")
+	pgtest.Fund(t, c.business.ID, a, "USD", "5")
+	cs, err := srv.currencies(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(key string) *moneyJob {
+		return &moneyJob{business: c.business.ID, cs: cs, key: key, reqHash: []byte(key), deadline: time.Now().Add(time.Minute),
+			done: make(chan jobResult, 1), transfer: ledger.Transfer{ID: ledger.NewID(ledger.PrefixTransfer), Business: c.business.ID,
+				FromProfileID: a, ToProfileID: b, Currency: "USD", Amount: decimal.RequireFromString("4"), Metadata: map[string]string{}}}
+	}
+	first, second := mk("order-keyed"), mk("")
+	srv.combiner.run([]*moneyJob{first, second})
+	if r := <-first.done; r.err != nil {
+		t.Fatalf("first queued: %v", r.err)
+	}
+	if r := <-second.done; ledger.ErrorCode(r.err) != ledger.CodeInsufficientFunds {
+		t.Fatalf("second queued: %v, want insufficient_funds", r.err)
+	}
+	mustVerify(t, c.business.ID)
+}
+
 // replayBody is the response stored for key.
 func replayBody(t *testing.T, srv *Server, business, key string) []byte {
 	t.Helper()
