@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -189,9 +191,12 @@ func (cb *combiner) run(jobs []*moneyJob) {
 		// Each kind's checks, then every entry as one set, in queue order.
 		entries := make([]*ledger.Entry, len(jobs))
 		payouts := make([]ledger.Payout, len(jobs)) // this attempt's copy of each payout
-		if err := prepareTransfers(ctx, tx, business, jobs, live, results, entries); err != nil {
+		profiles, err := lockProfiles(ctx, tx, business, jobs, live, results)
+		if err != nil {
 			return err
 		}
+		live = slices.DeleteFunc(live, func(i int) bool { return results[i].err != nil })
+		prepareTransfers(jobs, live, results, entries, profiles)
 		if err := preparePayouts(ctx, tx, business, jobs, live, results, entries, payouts); err != nil {
 			return err
 		}
@@ -277,36 +282,62 @@ func (cb *combiner) run(jobs []*moneyJob) {
 	}
 }
 
-// prepareTransfers checks the live transfer jobs' recipients with one statement
-// (see checkRecipient) and gives each that passes its entry.
-func prepareTransfers(ctx context.Context, tx *postgres.Tx, business string, jobs []*moneyJob, live []int,
-	results []jobResult, entries []*ledger.Entry) error {
-	var trs []ledger.Transfer
-	var idx []int
-	for _, i := range live {
-		if jobs[i].kind == kindTransfer {
-			trs, idx = append(trs, jobs[i].transfer), append(idx, i)
+// lockProfiles share-locks, in one statement, every customer the live jobs
+// debit or pay, and refuses a job whose sender is not active (the status
+// X-BU-PROFILE-ID resolved to may be up to postgres.ProfileTTL old; this one is
+// current and cannot change before commit). It returns the statuses for the
+// recipients' checks.
+func lockProfiles(ctx context.Context, tx *postgres.Tx, business string, jobs []*moneyJob, live []int,
+	results []jobResult) (recipientSet, error) {
+	seen := map[string]bool{}
+	var ids []string
+	add := func(id string) {
+		if strings.HasPrefix(id, ledger.PrefixCustomer) && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
 		}
 	}
-	if len(trs) == 0 {
-		return nil
+	for _, i := range live {
+		if j := jobs[i]; j.kind == kindTransfer {
+			add(j.transfer.FromProfileID)
+			add(j.transfer.ToProfileID)
+		} else {
+			add(j.payout.ProfileID)
+		}
 	}
-	recipients, err := lockRecipients(ctx, tx, business, trs)
+	st, err := tx.ShareLockCustomers(ctx, business, ids)
 	if err != nil {
-		return err
+		return recipientSet{}, err
 	}
+	for _, i := range live {
+		from := jobs[i].transfer.FromProfileID
+		if jobs[i].kind == kindPayout {
+			from = jobs[i].payout.ProfileID
+		}
+		if status, ok := st[from]; ok && status != ledger.CustomerActive {
+			results[i].err = ledger.Errorf(ledger.CodeProfileInactive, "customer %s is %s and cannot send money", from, status)
+		}
+	}
+	return recipientSet{business: business, status: st}, nil
+}
+
+// prepareTransfers checks the live transfer jobs' recipients (see
+// checkRecipient) and gives each that passes its entry.
+func prepareTransfers(jobs []*moneyJob, live []int, results []jobResult, entries []*ledger.Entry, recipients recipientSet) {
 	at := time.Now().UTC().Truncate(time.Microsecond)
-	for k, i := range idx {
-		if err := recipients.check(trs[k].ToProfileID, "to_profile_id"); err != nil {
+	for _, i := range live {
+		if jobs[i].kind != kindTransfer {
+			continue
+		}
+		tr := jobs[i].transfer
+		if err := recipients.check(tr.ToProfileID, "to_profile_id"); err != nil {
 			results[i].err = err
 			continue
 		}
-		tr := trs[k]
 		tr.CreatedAt = at
 		e := postgres.TransferEntry(tr)
 		entries[i] = &e
 	}
-	return nil
 }
 
 // preparePayouts applies the payout rules that need the database to the live

@@ -172,6 +172,35 @@ func TestCombinerBooksInQueueOrder(t *testing.T) {
 	mustVerify(t, c.business.ID)
 }
 
+// TestCombinerRechecksSenderStatus: the sender's status comes from
+// X-BU-PROFILE-ID's resolution, which may be a cached second old; the batch
+// re-reads it under a share lock, so a customer suspended meanwhile (here behind
+// every cache's back, as another replica would) sends nothing, by transfer or payout.
+func TestCombinerRechecksSenderStatus(t *testing.T) {
+	t.Parallel()
+	srv := testServer(t)
+	c := newClient(t, srv, ledger.ModeSandbox)
+	a, b := c.createCustomer("stale-a@example.com"), c.createCustomer("stale-b@example.com")
+	pgtest.Fund(t, c.business.ID, a, "USD", "10")
+	// Warm the profile cache with a as active, then suspend a in the database only.
+	wantAmount(t, "funded", c.balance(a, "USD").Available, "10")
+	if _, err := pgtest.DB(t).DB.ExecContext(context.Background(), `UPDATE customers SET status = 'suspended' WHERE business_id = $1 AND id = $2`,
+		c.business.ID, a); err != nil {
+		t.Fatal(err)
+	}
+	r := c.do("POST", "/v1/transfers", map[string]any{"currency": "USD", "amount": "1", "to_profile_id": b}, HeaderProfileID, a)
+	if r.Status < 400 || r.Code() != "profile_inactive" {
+		t.Fatalf("transfer from a suspended sender: %d %s", r.Status, r.Raw)
+	}
+	r = c.do("POST", "/v1/payouts", map[string]any{"currency": "USD", "amount": "1", "network": "bank", "address": "0123456789",
+		"beneficiary": map[string]any{"name": "Ada", "institution": "Bank"}}, HeaderProfileID, a)
+	if r.Status < 400 || r.Code() != "profile_inactive" {
+		t.Fatalf("payout from a suspended sender: %d %s", r.Status, r.Raw)
+	}
+	wantAmount(t, "untouched", c.balance(a, "USD").Available, "10")
+	mustVerify(t, c.business.ID)
+}
+
 // replayBody is the response stored for key.
 func replayBody(t *testing.T, srv *Server, business, key string) []byte {
 	t.Helper()
