@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"log/slog"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -133,9 +132,4 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	return c.Status(status).JSON(errorEnvelope{Status: "error", Message: msg, Error: errorBody{
 		Name: name, Code: code, Message: msg, Param: param, Fields: fields, RequestID: reqID, CustomerID: customerID,
 	}})
-}
-
-// logAttrs is a small helper so handlers log with the request id.
-func (s *Server) logAttrs(c *fiber.Ctx) []any {
-	return []any{slog.String("request_id", requestID(c))}
 }

@@ -166,8 +166,8 @@ type propertyRun struct {
 	c, other *client
 	rng      *rand.Rand
 	// What exists so far, for calls that need real ids.
-	customers, payouts, quotes, addresses, keys []string
-	foreignCustomer                             string
+	customers, payouts, quotes, addresses []string
+	foreignCustomer                       string
 }
 
 func (p *propertyRun) pick(xs []string, fallback string) string {

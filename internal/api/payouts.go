@@ -253,7 +253,7 @@ func (s *Server) listPayouts(c *fiber.Ctx) error {
 
 // payoutList serves both a profile's list and the rail's (business "").
 func (s *Server) payoutList(c *fiber.Ctx, business, profile, status string) error {
-	if status != "" && allowedPayoutStatus[status] == false {
+	if status != "" && !allowedPayoutStatus[status] {
 		return ledger.ParamErrorf(ledger.CodeValidation, "status", "status must be pending, processing, completed, failed or cancelled")
 	}
 	pg, err := pageParams(c)
