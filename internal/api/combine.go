@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -40,8 +41,10 @@ import (
 const combineMax = 256
 
 // combineWorkers is how many batches run at once: enough to keep PostgreSQL busy
-// while the next batch gathers, few enough that batches grow under load.
-const combineWorkers = 2
+// while the next batch gathers, few enough that batches grow under load and do
+// not wait on each other's row locks. One per core, at least two: on 2 cores, 2
+// gave 840–910 transfers/s at 32 clients, 4 gave 700–790, 8 gave 505, 1 gave 889.
+func combineWorkers() int { return max(2, runtime.GOMAXPROCS(0)) }
 
 // jobKind is what a job books.
 type jobKind int
@@ -88,7 +91,7 @@ func newCombiner(s *Server) *combiner {
 // submit queues a job and waits for its result.
 func (cb *combiner) submit(j *moneyJob) jobResult {
 	cb.once.Do(func() {
-		for range combineWorkers {
+		for range combineWorkers() {
 			go cb.work()
 		}
 	})
