@@ -77,25 +77,31 @@ type jobResult struct {
 }
 
 type combiner struct {
-	s    *Server
-	jobs chan *moneyJob
-	once sync.Once
+	s      *Server
+	inline bool // TALLY_GROUP_COMMIT=false: each job is a batch of one, run by its request
+	jobs   chan *moneyJob
+	once   sync.Once
 	// Counted for /metrics: jobs ÷ batches is the mean batch size.
 	batches, booked atomic.Uint64
 }
 
 func newCombiner(s *Server) *combiner {
-	return &combiner{s: s, jobs: make(chan *moneyJob, 4*combineMax)}
+	return &combiner{s: s, inline: !s.cfg.GroupCommit, jobs: make(chan *moneyJob, 4*combineMax)}
 }
 
-// submit queues a job and waits for its result.
+// submit queues a job and waits for its result (or, inline, books it at once in
+// a transaction of its own).
 func (cb *combiner) submit(j *moneyJob) jobResult {
+	j.done = make(chan jobResult, 1)
+	if cb.inline {
+		cb.run([]*moneyJob{j})
+		return <-j.done
+	}
 	cb.once.Do(func() {
 		for range combineWorkers() {
 			go cb.work()
 		}
 	})
-	j.done = make(chan jobResult, 1)
 	cb.jobs <- j
 	return <-j.done
 }
@@ -166,8 +172,7 @@ func (cb *combiner) run(jobs []*moneyJob) {
 			switch {
 			case j.key == "":
 			case seen[j.key]:
-				results[i].err = ledger.ParamErrorf(ledger.CodeIdempotencyInUse, "Idempotency-Key",
-					"a request with this Idempotency-Key is still being processed; retry later")
+				results[i].err = postgres.IdempotencyInUse()
 			default:
 				seen[j.key] = true
 				keys, hashes, keyed = append(keys, j.key), append(hashes, j.reqHash), append(keyed, i)
@@ -388,9 +393,9 @@ func preparePayouts(ctx context.Context, tx *postgres.Tx, business string, jobs 
 }
 
 // combine books j (its kind's fields set by the handler) through the combiner
-// and answers the request: the same checks, effects, events, audit and
-// idempotency as the one-transaction write path, in a transaction shared with the
-// jobs that arrived alongside it.
+// and answers the request: its checks, effects, event, audit entry and
+// idempotency record, in a transaction shared with the jobs that arrived
+// alongside it.
 func (s *Server) combine(c *fiber.Ctx, sc ledger.Scope, j *moneyJob) error {
 	p, ok := principalFrom(c)
 	if !ok {

@@ -301,13 +301,13 @@ func TestGroupCommitTransfersConcurrent(t *testing.T) {
 	mustVerify(t, c.business.ID)
 }
 
-// TestWithoutGroupCommit keeps the one-transaction-per-request path
-// (TALLY_GROUP_COMMIT=false) working: a transfer, its idempotent replay, an
-// overdraft and a payout with its fee.
+// TestWithoutGroupCommit: with TALLY_GROUP_COMMIT=false every request is a batch
+// of one in its own transaction: a transfer, its idempotent replay, an overdraft
+// and a payout with its fee.
 func TestWithoutGroupCommit(t *testing.T) {
 	t.Parallel()
 	srv := testServer(t)
-	srv.combiner = nil
+	srv.combiner.inline = true
 	c := newClient(t, srv, ledger.ModeLive)
 	a, b := c.createCustomer("plain-a@example.com"), c.createCustomer("plain-b@example.com")
 	pgtest.Fund(t, c.business.ID, a, "USD", "10")
@@ -330,6 +330,9 @@ func TestWithoutGroupCommit(t *testing.T) {
 		"beneficiary": map[string]any{"name": "Ada", "institution": "Bank"}}, HeaderProfileID, a).must(t, 201).Data(t, &p)
 	if p.Fee != "0.50" || p.Status != "pending" {
 		t.Fatalf("payout %+v", p)
+	}
+	if b, j := srv.combiner.batches.Load(), srv.combiner.booked.Load(); b != 4 || j != 4 {
+		t.Fatalf("%d requests in %d transactions, want 4 in 4", j, b)
 	}
 	bal := c.balance(a, "USD")
 	wantAmount(t, "available", bal.Available, "4.50")

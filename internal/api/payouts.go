@@ -156,27 +156,25 @@ func (s *Server) createPayout(c *fiber.Ctx) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	if s.combiner != nil { // group commit: preparePayout's checks, shared transaction (combine.go)
-		if err := sc.CanDebit(); err != nil {
-			return err
-		}
-		cs, err := s.currencies(c.UserContext())
-		if err != nil {
-			return err
-		}
-		p, cur, err := req.validate(cs, sc)
-		if err != nil {
-			return err
-		}
-		return s.combine(c, sc, &moneyJob{kind: kindPayout, payout: p, scale: cur.Scale, cs: cs})
-	}
-	place, err := s.preparePayout(c.UserContext(), sc, req)
+	p, cur, cs, err := s.validatePayout(c.UserContext(), sc, req)
 	if err != nil {
 		return err
 	}
-	return s.write(c, fiber.StatusCreated, "Payout created", func(ctx context.Context, tx *postgres.Tx, ch *change) (any, error) {
-		return place(ctx, tx)
-	})
+	return s.combine(c, sc, &moneyJob{kind: kindPayout, payout: p, scale: cur.Scale, cs: cs})
+}
+
+// validatePayout checks what a payout request can be judged on without the
+// database: the paying profile may send, the fields are valid.
+func (s *Server) validatePayout(ctx context.Context, sc ledger.Scope, req payoutRequest) (ledger.Payout, ledger.Currency, ledger.Currencies, error) {
+	if err := sc.CanDebit(); err != nil {
+		return ledger.Payout{}, ledger.Currency{}, nil, err
+	}
+	cs, err := s.currencies(ctx)
+	if err != nil {
+		return ledger.Payout{}, ledger.Currency{}, nil, err
+	}
+	p, cur, err := req.validate(cs, sc)
+	return p, cur, cs, err
 }
 
 // PayoutForm is a payout request made outside the JSON API (the dashboard's form):
@@ -207,14 +205,7 @@ func (s *Server) PreparePayout(ctx context.Context, sc ledger.Scope, f PayoutFor
 // applies the rules needing the database (wallet, risk list, fee, funds) and
 // places the payout.
 func (s *Server) preparePayout(ctx context.Context, sc ledger.Scope, req payoutRequest) (PlacePayoutStep, error) {
-	if err := sc.CanDebit(); err != nil {
-		return nil, err
-	}
-	cs, err := s.currencies(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p, cur, err := req.validate(cs, sc)
+	p, cur, cs, err := s.validatePayout(ctx, sc, req)
 	if err != nil {
 		return nil, err
 	}

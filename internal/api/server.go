@@ -35,7 +35,7 @@ type Server struct {
 	addresses AddressProvider
 	testURL   string // set by tests that serve on a loopback port
 	creds     credentials
-	combiner  *combiner // group commit of POST /v1/transfers; nil: one transaction per request
+	combiner  *combiner // books POST /v1/transfers and /v1/payouts (combine.go)
 }
 
 // Options are the parts of a Server that cmd wires in.
@@ -50,9 +50,7 @@ type Options struct {
 // New builds the Fiber app with every route.
 func New(o Options) *Server {
 	s := &Server{cfg: o.Config, store: o.Store, log: o.Logger, spec: o.Spec, version: o.Version, metrics: newMetrics()}
-	if s.cfg.GroupCommit {
-		s.combiner = newCombiner(s)
-	}
+	s.combiner = newCombiner(s)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "tally",
 		BodyLimit:             bodyLimitBytes,

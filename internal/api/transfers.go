@@ -79,28 +79,6 @@ func (r transferRequest) validate(cs ledger.Currencies, sc ledger.Scope, prefix 
 	return t, errs.Err()
 }
 
-// checkRecipient resolves to_profile_id within the business: unknown, malformed or
-// another tenant's → profile_not_found; a closed customer cannot receive.
-func checkRecipient(ctx context.Context, tx *postgres.Tx, business, id, param string) error {
-	if id == business {
-		return nil
-	}
-	if !strings.HasPrefix(id, ledger.PrefixCustomer) {
-		return ledger.ParamErrorf(ledger.CodeProfileNotFound, param, "profile %q not found", id)
-	}
-	cust, err := tx.ShareLockCustomer(ctx, business, id)
-	if ledger.ErrorCode(err) == ledger.CodeNotFound {
-		return ledger.ParamErrorf(ledger.CodeProfileNotFound, param, "profile %q not found", id)
-	}
-	if err != nil {
-		return err
-	}
-	if cust.Status == ledger.CustomerClosed {
-		return ledger.ParamErrorf(ledger.CodeProfileInactive, param, "customer %s is closed and cannot receive money", id)
-	}
-	return nil
-}
-
 func (s *Server) createTransfer(c *fiber.Ctx) error {
 	sc, err := scopeFrom(c)
 	if err != nil {
@@ -121,20 +99,7 @@ func (s *Server) createTransfer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if s.combiner != nil {
-		return s.combine(c, sc, &moneyJob{kind: kindTransfer, transfer: t, cs: cs})
-	}
-	return s.write(c, fiber.StatusCreated, "Transfer completed", func(ctx context.Context, tx *postgres.Tx, ch *change) (any, error) {
-		if err := checkRecipient(ctx, tx, sc.Business.ID, t.ToProfileID, "to_profile_id"); err != nil {
-			return nil, err
-		}
-		done, err := tx.CreateTransfers(ctx, []ledger.Transfer{t})
-		if err != nil {
-			return nil, err
-		}
-		dto := toTransferDTO(cs, done[0])
-		return dto, tx.Event(ctx, sc.Business.ID, "transfer.completed", t.FromProfileID, dto)
-	})
+	return s.combine(c, sc, &moneyJob{kind: kindTransfer, transfer: t, cs: cs})
 }
 
 type transferBatchRequest struct {
@@ -253,7 +218,8 @@ type recipientSet struct {
 	status   map[string]ledger.CustomerStatus
 }
 
-// lockRecipients share-locks every customer the transfers pay (see checkRecipient).
+// lockRecipients share-locks every customer the transfers pay, so none can be
+// closed before the transfers commit.
 func lockRecipients(ctx context.Context, tx *postgres.Tx, business string, trs []ledger.Transfer) (recipientSet, error) {
 	seen := map[string]bool{}
 	var ids []string
@@ -267,7 +233,8 @@ func lockRecipients(ctx context.Context, tx *postgres.Tx, business string, trs [
 	return recipientSet{business: business, status: st}, err
 }
 
-// check applies checkRecipient's rules to one recipient of the set.
+// check resolves one recipient within the business: unknown, malformed or another
+// tenant's → profile_not_found; a closed customer cannot receive.
 func (r recipientSet) check(id, param string) error {
 	if id == r.business {
 		return nil

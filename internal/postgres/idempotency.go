@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/binary"
-	"errors"
 	"time"
 
 	"github.com/tallyhq/tally/ledger"
@@ -27,39 +25,21 @@ type StoredResponse struct {
 // refused with idempotency_key_reused otherwise. The claim is a transaction-scoped
 // advisory lock, so it ends with the transaction, crash included.
 func (t *Tx) ClaimIdempotencyKey(ctx context.Context, business, key string, requestHash []byte) (*StoredResponse, error) {
-	var got bool
-	if err := t.tx.Tx.QueryRowContext(ctx, "SELECT pg_try_advisory_xact_lock($1)", advisoryKey(business, key)).Scan(&got); err != nil {
-		return nil, translate(err)
-	}
-	if !got {
-		return nil, ledger.ParamErrorf(ledger.CodeIdempotencyInUse, "Idempotency-Key",
-			"a request with this Idempotency-Key is still being processed; retry later")
-	}
-	// A statement of its own, after the lock: its snapshot sees a response that the
-	// previous holder committed just before releasing the lock.
-	var row struct {
-		RequestHash []byte
-		StatusCode  int
-		Response    []byte
-	}
-	err := t.tx.Tx.QueryRowContext(ctx, `SELECT request_hash, status_code, response FROM idempotency_keys
-		WHERE business_id = $1 AND key = $2 AND created_at > now() - $3::interval`, business, key, IdempotencyTTL.String()).
-		Scan(&row.RequestHash, &row.StatusCode, &row.Response)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
+	stored, errs, err := t.ClaimIdempotencyKeys(ctx, business, []string{key}, [][]byte{requestHash})
 	if err != nil {
-		return nil, translate(err)
+		return nil, err
 	}
-	if !bytes.Equal(row.RequestHash, requestHash) {
-		return nil, ledger.ParamErrorf(ledger.CodeIdempotencyReused, "Idempotency-Key",
-			"this Idempotency-Key was used with a different request (method, path, profile or body)")
-	}
-	return &StoredResponse{StatusCode: row.StatusCode, Body: row.Response}, nil
+	return stored[0], errs[0]
+}
+
+// IdempotencyInUse is the refusal of a request whose key another request holds.
+func IdempotencyInUse() error {
+	return ledger.ParamErrorf(ledger.CodeIdempotencyInUse, "Idempotency-Key",
+		"a request with this Idempotency-Key is still being processed; retry later")
 }
 
 // ClaimIdempotencyKeys is ClaimIdempotencyKey for many keys of one business, in
-// two statements whatever their number (the transfer combiner's batches). For
+// two statements whatever their number (the combiner's batches). For
 // key i, stored[i] is the response to replay and errs[i] its refusal
 // (idempotency_key_in_use, idempotency_key_reused); both nil: the transaction
 // holds the key. The caller must not pass one key twice.
@@ -86,8 +66,7 @@ func (t *Tx) ClaimIdempotencyKeys(ctx context.Context, business string, keys []s
 			return nil, nil, translate(err)
 		}
 		if !got {
-			errs[ord-1] = ledger.ParamErrorf(ledger.CodeIdempotencyInUse, "Idempotency-Key",
-				"a request with this Idempotency-Key is still being processed; retry later")
+			errs[ord-1] = IdempotencyInUse()
 			continue
 		}
 		held = append(held, keys[ord-1])
@@ -99,7 +78,8 @@ func (t *Tx) ClaimIdempotencyKeys(ctx context.Context, business string, keys []s
 	if len(held) == 0 {
 		return stored, errs, nil
 	}
-	// A statement of its own, after the locks (see ClaimIdempotencyKey).
+	// A statement of its own, after the locks: its snapshot sees a response that
+	// the previous holder committed just before releasing its lock.
 	rows, err = t.tx.Tx.QueryContext(ctx, `SELECT key, request_hash, status_code, response FROM idempotency_keys
 		WHERE business_id = $1 AND key = ANY($2::text[]) AND created_at > now() - $3::interval`, business, held, IdempotencyTTL.String())
 	if err != nil {

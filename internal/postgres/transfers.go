@@ -36,32 +36,10 @@ func (r transferRow) domain() ledger.Transfer {
 	return t
 }
 
-// CreateTransfers moves money between profiles of one business, each transfer
-// its own posted entry, all in the caller's transaction (a batch is one commit).
-func (t *Tx) CreateTransfers(ctx context.Context, trs []ledger.Transfer) ([]ledger.Transfer, error) {
-	for i := range trs {
-		if err := t.BookTransfer(ctx, &trs[i]); err != nil {
-			return nil, err
-		}
-	}
-	return trs, t.SaveTransfers(ctx, trs)
-}
-
-// BookTransfer posts one transfer's ledger entry (one statement) and fills in its
-// status, time and entry id; SaveTransfers then stores the transfer rows.
-func (t *Tx) BookTransfer(ctx context.Context, tr *ledger.Transfer) error {
-	tr.CreatedAt, tr.Status = now(), "completed"
-	e := TransferEntry(*tr)
-	if _, err := t.Record(ctx, e); err != nil {
-		return err
-	}
-	tr.EntryID = e.ID
-	return nil
-}
-
-// BookTransfers posts many transfers' entries as a set, in order (RecordMany: a
+// BookTransfers posts the transfers' entries as a set, in order (RecordMany: a
 // few round trips for a whole batch). errs[i] is transfer i's refusal
 // (insufficient_funds); every other transfer gets its status, time and entry id.
+// SaveTransfers then stores the transfer rows.
 func (t *Tx) BookTransfers(ctx context.Context, trs []ledger.Transfer) (errs []error, err error) {
 	es := make([]ledger.Entry, len(trs))
 	for i := range trs {
