@@ -20,17 +20,17 @@ import (
 
 // Group commit for POST /v1/transfers and POST /v1/payouts (issue 8; the
 // TigerBeetle lesson that batching beats per-request commits). A request that
-// passed validation becomes a job on one queue; a few workers each take what is waiting (up to
-// combineMax), split it by business and book each business's share in ONE
-// transaction: the idempotency keys claimed together; each kind's own checks
-// together (transfers: the recipients share-locked in one statement; payouts: the
-// wallet of each that names one, then the risk list and fees of all in one
-// statement); the ledger entries written as a set (Tx.RecordMany, which decides
-// funds job by job in queue order exactly as one-at-a-time booking would); then the
-// transfer and payout rows, events, audit entries and idempotency records. Each
-// job keeps its own outcome: a refused one (insufficient funds, unknown or closed
-// recipient, risky address, a key in use) fails alone and the others commit. Under light
-// load a batch is one job, so nothing waits for company.
+// passed validation becomes a job on one queue; workers each take what is waiting
+// (up to combineMax), split it by business and book each business's share in ONE
+// transaction: the idempotency keys claimed together; senders and recipients
+// share-locked in one statement (a sender no longer active, a recipient unknown
+// or closed, is refused); payouts' wallets, then the risk list and fees of all in
+// one statement; the ledger entries written as a set (Tx.RecordMany, which decides
+// funds job by job in queue order exactly as one-at-a-time booking would); then
+// the transfer and payout rows, events, audit entries and idempotency records.
+// Each job keeps its own outcome: a refused one fails alone and the others commit.
+// Under light load a batch is one job, so nothing waits for company. With
+// TALLY_GROUP_COMMIT=false every job is a batch of one, run by its own request.
 //
 // Every job's result is decided by the worker; the handler waits for it without a
 // deadline of its own (the transaction has the request timeout), so a client never
@@ -161,7 +161,6 @@ func (cb *combiner) run(jobs []*moneyJob) {
 	defer cancel()
 	err := s.store.InTxAs(ctx, business, func(ctx context.Context, tx *postgres.Tx) error {
 		clear(results) // the transaction may be retried
-		live := make([]int, 0, len(jobs))
 
 		// Idempotency keys: claimed together; a key twice in the batch is in use.
 		var keys []string
@@ -190,7 +189,8 @@ func (cb *combiner) run(jobs []*moneyJob) {
 				results[i] = jobResult{status: stored[k].StatusCode, body: stored[k].Body, replayed: true}
 			}
 		}
-		for i := range jobs { // queue order: the ledger decides funds in it
+		live := make([]int, 0, len(jobs)) // jobs still to book, in queue order: the ledger decides funds in it
+		for i := range jobs {
 			if results[i].err == nil && !results[i].replayed {
 				live = append(live, i)
 			}

@@ -113,20 +113,20 @@ func (s *Store) ProfileCustomer(ctx context.Context, business, id string) (ledge
 	k := profileKey{business, id}
 	t := time.Now()
 	c, ok, gen := s.profiles.get(k, t)
-	if ok {
-		// The cached value is shared: hand out copies of what a caller could change.
-		c.Metadata = maps.Clone(c.Metadata)
-		if c.Address != nil {
-			a := *c.Address
-			c.Address = &a
+	if !ok {
+		var err error
+		if c, err = s.FindCustomer(ctx, business, id); err != nil {
+			return c, err
 		}
-		return c, nil
-	}
-	c, err := s.FindCustomer(ctx, business, id)
-	if err == nil {
 		s.profiles.put(k, c, gen, t)
 	}
-	return c, err
+	// The cached value is shared: hand out a copy of what a caller could change.
+	c.Metadata = maps.Clone(c.Metadata)
+	if c.Address != nil {
+		a := *c.Address
+		c.Address = &a
+	}
+	return c, nil
 }
 
 // FindCustomer reads a customer inside the transaction; forUpdate locks its row.

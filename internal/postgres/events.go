@@ -83,7 +83,7 @@ const flushSQL = `WITH ev AS (
 )
 SELECT 1`
 
-// flush writes the buffered events, audit entries and idempotency record.
+// flush writes the buffered events, audit entries and idempotency records.
 func (t *Tx) flush(ctx context.Context) error {
 	if len(t.events) == 0 && len(t.audits) == 0 && len(t.idem) == 0 {
 		return nil

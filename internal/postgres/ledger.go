@@ -105,12 +105,7 @@ func (t *Tx) Record(ctx context.Context, e ledger.Entry) ([]Line, error) {
 	for k := range deltas {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		if a, b := keys[i].account.String(), keys[j].account.String(); a != b {
-			return a < b
-		}
-		return keys[i].shard < keys[j].shard
-	})
+	sortShardKeys(keys)
 	n := len(keys)
 	bOwner, bPurpose, bCur, bNormal := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	bShard, bMay := make([]int16, n), make([]bool, n)
@@ -174,6 +169,17 @@ func (t *Tx) Record(ctx context.Context, e ledger.Entry) ([]Line, error) {
 		}
 	}
 	return lines, nil
+}
+
+// sortShardKeys puts balance rows in the global (account, shard) order every
+// writer locks them in, so concurrent entries cannot deadlock.
+func sortShardKeys(keys []shardKey) {
+	sort.Slice(keys, func(i, j int) bool {
+		if a, b := keys[i].account.String(), keys[j].account.String(); a != b {
+			return a < b
+		}
+		return keys[i].shard < keys[j].shard
+	})
 }
 
 // entryLines expands entry e into its stored lines (a debit and a credit line per

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/tallyhq/tally/ledger"
@@ -59,18 +58,18 @@ const recordManySQL = `WITH bal AS (
 )
 SELECT count(*) FROM bal`
 
-// RecordMany applies entries of one business in order, as a set, in the
-// transaction: the batch form of Record for posted and pending entries (a pending
-// one opens its hold; ending a hold stays with PostHold/VoidHold) (the TigerBeetle lesson: one round trip
-// for many entries, not one each). It locks every balance row the entries touch
-// in the global (account, shard) order, creating missing rows; decides with the
-// locked sums, entry by entry and exactly as Record's guards would, which entries
-// fit (one that would overdraw a guarded account fails alone with
-// insufficient_funds, and the entries after it see the balances without it); and
-// writes the survivors' balance changes, entries and lines with one statement.
-// errs[i] is entry i's refusal (validation or funds); lines[i] its lines when it
-// was recorded. err is a database failure: the transaction is then unusable.
-// Round trips: two, three when a balance row is new, whatever the count.
+// RecordMany applies posted and pending entries of one business in order, as a
+// set, in the transaction: the batch form of Record (the TigerBeetle lesson: a few
+// round trips for many entries, not one each). A pending entry opens its hold;
+// ending a hold stays with PostHold/VoidHold. It locks every balance row the
+// entries touch in the global (account, shard) order, creating missing rows;
+// decides with the locked sums, entry by entry and exactly as Record's guards
+// would, which entries fit (one that would overdraw a guarded account fails alone
+// with insufficient_funds, and the entries after it see the balances without it);
+// and writes the survivors' balance changes, entries, holds and lines with one
+// statement. errs[i] is entry i's refusal (validation or funds); lines[i] its
+// lines when it was recorded. err is a database failure: the transaction is then
+// unusable. Round trips: two, three when a balance row is new, whatever the count.
 func (t *Tx) RecordMany(ctx context.Context, es []ledger.Entry) (lines [][]Line, errs []error, err error) {
 	lines, errs = make([][]Line, len(es)), make([]error, len(es))
 	if len(es) == 0 {
@@ -78,7 +77,7 @@ func (t *Tx) RecordMany(ctx context.Context, es []ledger.Entry) (lines [][]Line,
 	}
 	business := es[0].Business
 	deltas := make([]map[shardKey]ledger.Balance, len(es))
-	index := map[shardKey]int{}
+	seen := map[shardKey]bool{}
 	var keys []shardKey
 	for i := range es {
 		e := &es[i]
@@ -93,18 +92,13 @@ func (t *Tx) RecordMany(ctx context.Context, es []ledger.Entry) (lines [][]Line,
 		}
 		lines[i], deltas[i] = entryLines(*e)
 		for k := range deltas[i] {
-			if _, ok := index[k]; !ok {
-				index[k] = len(keys)
+			if !seen[k] {
+				seen[k] = true
 				keys = append(keys, k)
 			}
 		}
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		if a, b := keys[i].account.String(), keys[j].account.String(); a != b {
-			return a < b
-		}
-		return keys[i].shard < keys[j].shard
-	})
+	sortShardKeys(keys)
 	cur, err := t.lockBalances(ctx, business, keys)
 	if err != nil {
 		return nil, nil, err

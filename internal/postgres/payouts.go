@@ -69,7 +69,7 @@ func (t *Tx) CreatePayout(ctx context.Context, p ledger.Payout) (ledger.Payout, 
 
 // PayoutHold makes p a new pending payout (status, times, hold id) and returns
 // the pending entry that holds its amount and fee; recording that entry and
-// SavePayouts place it (CreatePayout, or the transfer combiner's batches).
+// SavePayouts place it (CreatePayout, or the API's combiner batches).
 func PayoutHold(p *ledger.Payout) ledger.Entry {
 	p.CreatedAt, p.UpdatedAt, p.Status = now(), now(), ledger.PayoutPending
 	hold := ledger.Entry{ID: ledger.NewID(ledger.PrefixEntry), Business: p.Business, Kind: "payout", Phase: ledger.PhasePending,
