@@ -97,12 +97,10 @@ func (m *metrics) render() string {
 
 func (s *Server) serveMetrics(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, "text/plain; version=0.0.4; charset=utf-8")
-	out := s.metrics.render()
-	if cb := s.combiner; cb != nil {
-		out += fmt.Sprintf("# HELP tally_group_commit_batches_total Transactions the group-commit combiner ran.\n"+
-			"# TYPE tally_group_commit_batches_total counter\ntally_group_commit_batches_total %d\n"+
-			"# HELP tally_group_commit_jobs_total Transfer and payout requests those transactions carried.\n"+
-			"# TYPE tally_group_commit_jobs_total counter\ntally_group_commit_jobs_total %d\n", cb.batches.Load(), cb.booked.Load())
-	}
+	cb := s.combiner
+	out := s.metrics.render() + fmt.Sprintf("# HELP tally_group_commit_batches_total Transactions the group-commit combiner ran.\n"+
+		"# TYPE tally_group_commit_batches_total counter\ntally_group_commit_batches_total %d\n"+
+		"# HELP tally_group_commit_jobs_total Transfer and payout requests those transactions carried.\n"+
+		"# TYPE tally_group_commit_jobs_total counter\ntally_group_commit_jobs_total %d\n", cb.batches.Load(), cb.booked.Load())
 	return c.SendString(out)
 }

@@ -22,7 +22,7 @@ type Store struct {
 	raw      rawDB
 	business string
 
-	creds    *lookupCache[[32]byte, Credential]        // valid secret keys seen lately (credcache.go)
+	creds    *lookupCache[[32]byte, Credential]        // valid secret keys seen lately (lookupcache.go)
 	profiles *lookupCache[profileKey, ledger.Customer] // customers X-BU-PROFILE-ID named lately
 }
 
