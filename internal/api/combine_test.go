@@ -16,6 +16,27 @@ import (
 	"github.com/tallyhq/tally/ledger"
 )
 
+// transferJobs returns a maker of USD transfer jobs of business, as the handler
+// builds them, for tests that hand a batch to combiner.run directly.
+func transferJobs(t *testing.T, srv *Server, business string) func(from, to, amount, key string) *moneyJob {
+	t.Helper()
+	cs, err := srv.currencies(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(from, to, amount, key string) *moneyJob {
+		tr := ledger.Transfer{ID: ledger.NewID(ledger.PrefixTransfer), Business: business, FromProfileID: from,
+			ToProfileID: to, Currency: "USD", Amount: decimal.RequireFromString(amount), Metadata: map[string]string{}}
+		j := &moneyJob{business: business, customer: from, transfer: tr, cs: cs, key: key,
+			audit:    postgres.Audit{RequestID: "req_" + key, Method: "POST", Path: "/v1/transfers", KeyID: "k"},
+			deadline: time.Now().Add(time.Minute), done: make(chan jobResult, 1)}
+		if key != "" {
+			j.reqHash = []byte("hash-" + key)
+		}
+		return j
+	}
+}
+
 // TestCombinerBatchKeepsEachOutcome runs one batch of the group-commit combiner
 // directly, so the jobs certainly share a transaction: a good transfer, one that
 // overdraws, one to an unknown recipient, one to a closed-looking id, two with
@@ -28,21 +49,7 @@ func TestCombinerBatchKeepsEachOutcome(t *testing.T) {
 	c := newClient(t, srv, ledger.ModeSandbox)
 	a, b := c.createCustomer("comb-a@example.com"), c.createCustomer("comb-b@example.com")
 	pgtest.Fund(t, c.business.ID, a, "USD", "10")
-	cs, err := srv.currencies(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	job := func(from, to, amount, key string) *moneyJob {
-		tr := ledger.Transfer{ID: ledger.NewID(ledger.PrefixTransfer), Business: c.business.ID, FromProfileID: from,
-			ToProfileID: to, Currency: "USD", Amount: decimal.RequireFromString(amount), Metadata: map[string]string{}}
-		j := &moneyJob{business: c.business.ID, customer: from, transfer: tr, cs: cs, key: key,
-			audit:    postgres.Audit{RequestID: "req_" + key, Method: "POST", Path: "/v1/transfers", KeyID: "k"},
-			deadline: time.Now().Add(time.Minute), done: make(chan jobResult, 1)}
-		if key != "" {
-			j.reqHash = []byte("hash-" + key)
-		}
-		return j
-	}
+	job := transferJobs(t, srv, c.business.ID)
 	// A response stored earlier for key "old" replays.
 	first := job(a, b, "1", "old")
 	srv.combiner.run([]*moneyJob{first})
@@ -152,16 +159,8 @@ func TestCombinerBooksInQueueOrder(t *testing.T) {
 	c := newClient(t, srv, ledger.ModeSandbox)
 	a, b := c.createCustomer("order-a@example.com"), c.createCustomer("order-b@example.com")
 	pgtest.Fund(t, c.business.ID, a, "USD", "5")
-	cs, err := srv.currencies(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk := func(key string) *moneyJob {
-		return &moneyJob{business: c.business.ID, cs: cs, key: key, reqHash: []byte(key), deadline: time.Now().Add(time.Minute),
-			done: make(chan jobResult, 1), transfer: ledger.Transfer{ID: ledger.NewID(ledger.PrefixTransfer), Business: c.business.ID,
-				FromProfileID: a, ToProfileID: b, Currency: "USD", Amount: decimal.RequireFromString("4"), Metadata: map[string]string{}}}
-	}
-	first, second := mk("order-keyed"), mk("")
+	job := transferJobs(t, srv, c.business.ID)
+	first, second := job(a, b, "4", "order-keyed"), job(a, b, "4", "")
 	srv.combiner.run([]*moneyJob{first, second})
 	if r := <-first.done; r.err != nil {
 		t.Fatalf("first queued: %v", r.err)
