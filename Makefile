@@ -35,7 +35,7 @@ migrate: build
 stop-db: build
 	$(BIN) devdb stop
 
-## bench: the load benchmark, k6 + pgbench on a fresh database (bench/README.md); not part of test.
+## bench: the load benchmark, wrk + k6 + pgbench on a fresh database (bench/README.md); not part of test.
 ## BENCH_QUICK=1 make bench checks the script in a few minutes.
 bench:
 	bash bench/run.sh

@@ -2,17 +2,19 @@
 # bench/run.sh — Tally's reproducible load benchmark (`make bench`; see bench/README.md).
 #
 # Builds tally, gives it a fresh database, seeds a live business with funded
-# customers, runs every scenario with k6 (closed loop at BENCH_VUS, then open loop
-# at BENCH_OPEN_FRACTION of the closed-loop throughput), runs `tally verify` after
-# each, runs pgbench on the same PostgreSQL, and writes bench/results/<date>.md.
+# customers, runs every scenario twice — closed loop at BENCH_VUS clients with wrk
+# (k6 where wrk is not installed), then open loop at BENCH_OPEN_FRACTION of the
+# closed-loop throughput with k6 — runs `tally verify` after each, runs pgbench on
+# the same PostgreSQL, and writes bench/results/<date>.md.
 #
 # Environment (all optional):
 #   BENCH_QUICK=1            5 s runs, 100,000 search customers, result in bench/out/ (script check)
-#   BENCH_DURATION=30s       length of every k6 run
+#   BENCH_DURATION=30s       length of every load run
 #   BENCH_PGBENCH_SECONDS=30 length of each pgbench run (-T)
 #   BENCH_VUS=32             closed-loop concurrency (and pgbench -c)
+#   BENCH_CLOSED_TOOL=wrk    wrk or k6: the closed-loop load generator (k6 if wrk is missing)
 #   BENCH_BATCH_VUS=2        concurrent batch senders (one per core)
-#   BENCH_OPEN_FRACTION=0.75 open-loop rate as a fraction of the closed-loop throughput
+#   BENCH_OPEN_FRACTION=0.5  open-loop rate as a fraction of the closed-loop throughput
 #   BENCH_CUSTOMERS=1000     funded customers
 #   BENCH_SEARCH_CUSTOMERS=1000000  customers in the business for scenario (4)
 #   BENCH_SCENARIOS="transfers payouts balances mixed batch search"
@@ -39,7 +41,7 @@ else
 fi
 VUS=${BENCH_VUS:-32}
 BATCH_VUS=${BENCH_BATCH_VUS:-2}
-OPEN_FRACTION=${BENCH_OPEN_FRACTION:-0.75}
+OPEN_FRACTION=${BENCH_OPEN_FRACTION:-0.5}
 CUSTOMERS=${BENCH_CUSTOMERS:-1000}
 SCENARIOS=${BENCH_SCENARIOS:-"transfers payouts balances mixed batch search"}
 IDEMPOTENCY=${BENCH_IDEMPOTENCY:-1}
@@ -89,8 +91,13 @@ if [ ! -x "$BIN/k6" ] || ! "$BIN/k6" version 2>/dev/null | grep -q "$K6_VERSION"
 	fi
 fi
 if [ "$LOADER" != k6 ]; then
-	echo "k6 could not be installed; this script needs k6 (wrk+Lua fallback is not implemented)." >&2
+	echo "k6 could not be installed; this script needs k6 (its open-loop runs)." >&2
 	exit 1
+fi
+CLOSED_TOOL=${BENCH_CLOSED_TOOL:-wrk}
+if [ "$CLOSED_TOOL" = wrk ] && ! command -v wrk >/dev/null; then
+	log "wrk not found (apt-get install wrk): the closed-loop runs use k6, which takes more of the cores"
+	CLOSED_TOOL=k6
 fi
 for tool in psql pgbench; do
 	command -v "$tool" >/dev/null || { echo "$tool not found (apt-get install postgresql-client)" >&2; exit 1; }
@@ -123,12 +130,13 @@ export DATABASE_URL=$DB_URL
 	echo "postgresql:  $(psql "$DB_URL" -qAtc 'SHOW server_version') ($(psql "$DB_URL" -qAtc "SELECT 'shared_buffers=' || current_setting('shared_buffers') || ' fsync=' || current_setting('fsync') || ' synchronous_commit=' || current_setting('synchronous_commit') || ' max_connections=' || current_setting('max_connections')"))"
 	echo "go:          $(go version | cut -d' ' -f3-)"
 	echo "tally:       $(git describe --always --dirty 2>/dev/null || echo unknown)"
-	echo "k6:          $("$BIN/k6" version | head -1)"
+	echo "k6:          $("$BIN/k6" version | head -1) (open loop$([ "$CLOSED_TOOL" = k6 ] && echo ' and closed loop'))"
+	[ "$CLOSED_TOOL" = wrk ] && echo "wrk:         $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-3) (closed loop)"
 	echo "pgbench:     $(pgbench --version)"
 	echo "note:        load generator, server and PostgreSQL share the same $(nproc) cores"
 } >"$OUT/machine.txt"
 date -u '+%Y-%m-%d %H:%M UTC' >"$OUT/date.txt"
-echo "duration $DURATION per k6 run, closed loop $VUS VUs (batch: $BATCH_VUS senders × ${BENCH_BATCH_SIZE:-1000} transfers), open loop at ${OPEN_FRACTION} × closed-loop throughput, $CUSTOMERS funded customers, $SEARCH_N customers for search, idempotency keys $([ "$IDEMPOTENCY" = 1 ] && echo on || echo off), pgbench -T $PGB_SECONDS, TALLY_WORKERS=false, rate limit off (1e6/s)" >"$OUT/settings.txt"
+echo "duration $DURATION per load run, closed loop $VUS clients ($CLOSED_TOOL) (batch: $BATCH_VUS senders × ${BENCH_BATCH_SIZE:-1000} transfers), open loop (k6) at ${OPEN_FRACTION} × closed-loop throughput, $CUSTOMERS funded customers, $SEARCH_N customers for search, idempotency keys $([ "$IDEMPOTENCY" = 1 ] && echo on || echo off), pgbench -T $PGB_SECONDS, TALLY_WORKERS=false, rate limit off (1e6/s)" >"$OUT/settings.txt"
 
 # ---- pgbench: the ceiling of this PostgreSQL on its own banking benchmark ----
 pgbench_run() { # name, extra args
@@ -192,8 +200,9 @@ rss_sampler() {
 }
 
 # cpu_snapshot prints CPU ticks used so far by: the server, PostgreSQL (every
-# postgres process), k6, the whole machine, and idle — to show where the cores went.
-cpu_snapshot() { # [k6 pid]
+# postgres process), the load generator, the whole machine, and idle — to show
+# where the cores went.
+cpu_snapshot() { # [load generator pid]
 	local t p=0 k=0 pid
 	t=$(awk '{print $14+$15}' "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0)
 	for pid in $(pgrep -u postgres 2>/dev/null); do p=$((p + $(awk '{print $14+$15}' "/proc/$pid/stat" 2>/dev/null || echo 0))); done
@@ -202,17 +211,19 @@ cpu_snapshot() { # [k6 pid]
 }
 
 RUN_SEQ=0
-# k6_run scenario mode vus rate → runs k6, samples RSS, runs tally verify.
-k6_run() {
+# load_run scenario mode vus rate → runs wrk (closed loop) or k6, samples RSS and
+# CPU, runs tally verify. Both write load.json in the same shape.
+load_run() {
 	local scenario=$1 mode=$2 vus=$3 rate=$4
 	RUN_SEQ=$((RUN_SEQ + 1))
-	local dir
+	local dir tool=k6
+	[ "$mode" = closed ] && tool=$CLOSED_TOOL
 	dir="$OUT/runs/$(printf '%02d' "$RUN_SEQ")-$scenario-$mode"
 	mkdir -p "$dir"
-	log "k6 $scenario $mode (vus $vus${rate:+, rate $rate/s}, $DURATION)"
+	log "$tool $scenario $mode ($vus clients${rate:+, rate $rate/s}, $DURATION)"
 	rss_sampler "$dir/rss_kb" &
 	local sampler=$!
-	local k6pid
+	local loadpid
 	local profile_pid=""
 	if [ "$scenario" = transfers ] && [ "$mode" = closed ]; then
 		local secs=${DURATION%s}
@@ -220,21 +231,28 @@ k6_run() {
 		curl -fsS -o "$OUT/cpu-transfers.pprof" "http://$PPROF_ADDR/debug/pprof/profile?seconds=$secs" &
 		profile_pid=$!
 	fi
-	cmd "$BIN/k6" run --quiet --no-color --no-usage-report \
-		-e SCENARIO="$scenario" -e MODE="$mode" -e VUS="$vus" -e RATE="${rate:-0}" -e DURATION="$DURATION" \
-		-e API="$API" -e KEY="$KEY" -e CUSTOMERS="$OUT/customers.json" -e SEARCH_N="$SEARCH_N" \
-		-e BATCH_SIZE="${BENCH_BATCH_SIZE:-1000}" -e IDEMPOTENCY="$IDEMPOTENCY" -e SUMMARY="$dir/k6.json" \
-		bench/k6/tally.js >"$dir/k6.out" 2>"$dir/k6.log" &
-	k6pid=$!
-	# CPU shares: sampled 1 s after k6 starts and a few seconds before it ends (it runs DURATION
-	# after a short setup), so start-up and verify stay out of the figure.
-	# ($k6pid is the subshell running cmd; k6 is its child.)
-	( sleep 1; kp=$(pgrep -P "$k6pid" -x k6 | head -1); kp=${kp:-$k6pid}; cpu_snapshot "$kp" >"$dir/cpu0"
+	if [ "$tool" = wrk ]; then
+		# One thread per core of the load generator as pgbench -j 2; one connection per client.
+		cmd env SCENARIO="$scenario" VUS="$vus" KEY="$KEY" CUSTOMERS="$OUT/customers.json" SEARCH_N="$SEARCH_N" \
+			BATCH_SIZE="${BENCH_BATCH_SIZE:-1000}" IDEMPOTENCY="$IDEMPOTENCY" SUMMARY="$dir/load.json" \
+			wrk -t "$((vus < 2 ? vus : 2))" -c "$vus" -d "$DURATION" --latency --timeout 120s -s bench/wrk/tally.lua "$API" >"$dir/load.out" 2>"$dir/load.log" &
+	else
+		cmd "$BIN/k6" run --quiet --no-color --no-usage-report \
+			-e SCENARIO="$scenario" -e MODE="$mode" -e VUS="$vus" -e RATE="${rate:-0}" -e DURATION="$DURATION" \
+			-e API="$API" -e KEY="$KEY" -e CUSTOMERS="$OUT/customers.json" -e SEARCH_N="$SEARCH_N" \
+			-e BATCH_SIZE="${BENCH_BATCH_SIZE:-1000}" -e IDEMPOTENCY="$IDEMPOTENCY" -e SUMMARY="$dir/load.json" \
+			bench/k6/tally.js >"$dir/load.out" 2>"$dir/load.log" &
+	fi
+	loadpid=$!
+	# CPU shares: sampled 1 s after the load starts and a few seconds before it ends (it runs
+	# DURATION after a short setup), so start-up and verify stay out of the figure.
+	# ($loadpid is the subshell running the command; the tool is its child.)
+	( sleep 1; kp=$(pgrep -P "$loadpid" -x "$tool" | head -1); kp=${kp:-$loadpid}; cpu_snapshot "$kp" >"$dir/cpu0"
 	  sleep "$(( ${DURATION%s} - 5 > 0 ? ${DURATION%s} - 5 : 1 ))"; cpu_snapshot "$kp" >"$dir/cpu1" ) &
 	local cpupid=$!
-	wait "$k6pid" || log "k6 exited non-zero (see $dir/k6.log)"
+	wait "$loadpid" || log "$tool exited non-zero (see $dir/load.log)"
 	wait "$cpupid" 2>/dev/null || true
-	tee -a "$OUT/k6-lines.txt" <"$dir/k6.out" >&2
+	tail -1 "$dir/load.out" | tee -a "$OUT/load-lines.txt" >&2
 	touch "$dir/rss_kb.stop"
 	wait "$sampler" 2>/dev/null || true
 	[ -n "$profile_pid" ] && { wait "$profile_pid" || log "CPU profile failed"; }
@@ -248,11 +266,11 @@ k6_run() {
 # latency a client sees below saturation (no coordinated omission).
 closed_then_open() {
 	local scenario=$1 vus=$2
-	k6_run "$scenario" closed "$vus" ""
+	load_run "$scenario" closed "$vus" ""
 	local closed_rate rate
-	closed_rate=$(sed -nE 's/.*"req_rate": ([0-9.]+).*/\1/p' "$OUT/runs/$(printf '%02d' "$RUN_SEQ")-$scenario-closed/k6.json")
+	closed_rate=$(sed -nE 's/.*"req_rate": ([0-9.]+).*/\1/p' "$OUT/runs/$(printf '%02d' "$RUN_SEQ")-$scenario-closed/load.json")
 	rate=$(awk -v r="${closed_rate:-0}" -v f="$OPEN_FRACTION" 'BEGIN { x = int(r * f + 0.5); if (x < 1) x = 1; print x }')
-	k6_run "$scenario" open "$vus" "$rate"
+	load_run "$scenario" open "$vus" "$rate"
 }
 
 echo "TALLY_REQUEST_TIMEOUT=5m tally verify   # after every run" >>"$OUT/commands.txt"

@@ -1,6 +1,6 @@
 // Command benchctl is the helper of bench/run.sh: it seeds funded customers
 // through the HTTP API, rewrites database URLs, and turns the raw results of one
-// run (k6 summaries, pgbench output and logs, RSS samples, verify output) into
+// run (wrk and k6 summaries, pgbench output and logs, RSS samples, verify output) into
 // bench/results/<date>.md. It is not part of the tally binary.
 //
 //	benchctl seed   -api URL -key sk_… -rail-key rk_… -n 1000 -out customers.json
@@ -198,10 +198,13 @@ func seedOne(c *client, key, railKey string, i int, currency, network, amount st
 
 // ---- report ----
 
-// k6Result is what bench/k6/tally.js writes from handleSummary.
-type k6Result struct {
+// loadResult is the summary of one load run, load.json: bench/wrk/tally.lua
+// writes it from done() (closed loop), bench/k6/tally.js from handleSummary
+// (open loop, and closed loop where wrk is missing), in the same shape.
+type loadResult struct {
 	Scenario   string  `json:"scenario"`
-	Mode       string  `json:"mode"` // closed (constant-vus) or open (constant-arrival-rate)
+	Mode       string  `json:"mode"` // closed (fixed concurrency) or open (constant arrival rate)
+	Tool       string  `json:"tool"` // wrk or k6 (k6 when empty: summaries written before wrk)
 	VUs        int     `json:"vus"`
 	Rate       float64 `json:"rate"` // target arrival rate (open)
 	DurationS  float64 `json:"duration_s"`
@@ -219,10 +222,10 @@ type k6Result struct {
 
 type run struct {
 	ID     string
-	k6     k6Result
+	load   loadResult
 	RSSKB  int
 	Verify string
-	CPU    string // share of the machine: server / PostgreSQL / k6 / idle
+	CPU    string // share of the machine: server / PostgreSQL / load generator / other / idle
 }
 
 type pgb struct {
@@ -258,17 +261,21 @@ func report(args []string) error {
 	w("Settings: %s\n\n", read("settings.txt"))
 	w("## Results\n\n")
 	w("Ratio: writes ÷ pgbench tpcb-like (%s tps), reads ÷ pgbench `-S` (%s tps), same PostgreSQL, same run. ", f0(tpcb.TPS), f0(sel.TPS))
-	w("closed = k6 `constant-vus`; open = k6 `constant-arrival-rate` at the rate shown. ")
-	w("Errors = non-2xx responses (+ iterations k6 dropped because the open-loop rate could not be served). ")
-	w("RSS = the server's max VmRSS during the run. CPU = share of the whole machine (all cores) used by tally / PostgreSQL / k6 / everything else / idle during the run. ")
+	w("closed = fixed concurrency (wrk: 2 threads and one connection per client, like pgbench `-c 32 -j 2`; k6 `constant-vus` where wrk is not installed); open = k6 `constant-arrival-rate` at the rate shown. ")
+	w("Errors = non-2xx responses and socket errors (+ iterations k6 dropped because the open-loop rate could not be served). ")
+	w("RSS = the server's max VmRSS during the run. CPU = share of the whole machine (all cores) used by tally / PostgreSQL / the load generator / everything else / idle during the run. ")
 	w("verify = `tally verify` right after the run.\n\n")
-	w("| scenario | load | throughput | p50 | p99 | errors | server RSS | ratio | CPU tally/pg/k6/other/idle | verify |\n")
+	w("| scenario | load | throughput | p50 | p99 | errors | server RSS | ratio | CPU tally/pg/load/other/idle | verify |\n")
 	w("|---|---|---:|---:|---:|---:|---:|---:|---|---|\n")
 	for _, r := range runs {
-		k := r.k6
-		load := fmt.Sprintf("closed, %d VUs", k.VUs)
+		k := r.load
+		tool := k.Tool
+		if tool == "" {
+			tool = "k6"
+		}
+		load := fmt.Sprintf("%s closed, %d clients", tool, k.VUs)
 		if k.Mode == "open" {
-			load = fmt.Sprintf("open, %s req/s", f0(k.Rate))
+			load = fmt.Sprintf("%s open, %s req/s", tool, f0(k.Rate))
 		}
 		unit := "req/s"
 		thr := k.ReqRate
@@ -302,7 +309,7 @@ func report(args []string) error {
 		if i > 0 {
 			w("; ")
 		}
-		w("%s/%s %s", r.k6.Scenario, r.k6.Mode, r.k6.Statuses)
+		w("%s/%s %s", r.load.Scenario, r.load.Mode, r.load.Statuses)
 	}
 	w(".\n")
 	w("\n%s", targets(runs, tpcb, sel))
@@ -351,11 +358,14 @@ func loadRuns(dir string) ([]run, error) {
 			continue
 		}
 		r := run{ID: e.Name(), Verify: "not run"}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "k6.json"))
+		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "load.json"))
+		if errors.Is(err, os.ErrNotExist) { // a run from before wrk
+			b, err = os.ReadFile(filepath.Join(dir, e.Name(), "k6.json"))
+		}
 		if err != nil {
 			continue
 		}
-		if err := json.Unmarshal(b, &r.k6); err != nil {
+		if err := json.Unmarshal(b, &r.load); err != nil {
 			return nil, fmt.Errorf("%s: %w", e.Name(), err)
 		}
 		if b, err := os.ReadFile(filepath.Join(dir, e.Name(), "rss_kb")); err == nil {
@@ -438,15 +448,15 @@ func loadPgbench(dir, name string) pgb {
 // the same-concurrency goals come from the closed-loop runs (32 VUs, like pgbench's
 // 32 clients); the open-loop p99 is shown beside them.
 func targets(runs []run, tpcb, sel pgb) string {
-	find := func(scenario, mode string) *k6Result {
+	find := func(scenario, mode string) *loadResult {
 		for i := range runs {
-			if runs[i].k6.Scenario == scenario && runs[i].k6.Mode == mode {
-				return &runs[i].k6
+			if runs[i].load.Scenario == scenario && runs[i].load.Mode == mode {
+				return &runs[i].load
 			}
 		}
 		return nil
 	}
-	thr := func(k *k6Result) float64 {
+	thr := func(k *loadResult) float64 {
 		if k.PerRequest > 1 {
 			return k.ReqRate * k.PerRequest
 		}
@@ -501,7 +511,7 @@ func targets(runs []run, tpcb, sel pgb) string {
 	return sb.String()
 }
 
-// cpuSplit reads cpu0 and cpu1 (tally, postgres, k6, machine total, machine idle
+// cpuSplit reads cpu0 and cpu1 (tally, postgres, load generator, machine total, machine idle
 // ticks) and returns each as a percentage of the machine's ticks in between.
 func cpuSplit(dir string) string {
 	read := func(name string) []float64 {

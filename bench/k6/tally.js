@@ -1,5 +1,5 @@
-// k6 scenarios of the Tally load benchmark; bench/run.sh runs this file once per
-// scenario and load model. Environment:
+// k6 scenarios of the Tally load benchmark; bench/run.sh runs this file for the
+// open-loop runs (and the closed-loop ones where wrk is missing). Environment:
 //   SCENARIO  transfers | payouts | balances | search | mixed | batch
 //   MODE      closed (constant-vus, VUS) | open (constant-arrival-rate, RATE req/s)
 //   API, KEY, CUSTOMERS (JSON file of customer ids), DURATION, VUS, RATE,
