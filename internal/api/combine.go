@@ -161,6 +161,9 @@ func (cb *combiner) run(jobs []*moneyJob) {
 	defer cancel()
 	err := s.store.InTxAs(ctx, business, func(ctx context.Context, tx *postgres.Tx) error {
 		clear(results) // the transaction may be retried
+		// Everything after RecordMany's decisions is a write: sent in one round
+		// trip at commit (postgres/pipeline.go).
+		tx.PipelineWrites()
 
 		// Idempotency keys: claimed together; a key twice in the batch is in use.
 		var keys []string

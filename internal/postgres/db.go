@@ -157,7 +157,12 @@ func MigrationFiles() ([]string, error) {
 
 // inTx runs fn in one READ COMMITTED transaction, retrying a bounded number of times
 // when PostgreSQL aborts it for a deadlock or serialization failure.
-func inTx(ctx context.Context, db *bun.DB, fn func(ctx context.Context, tx bun.Tx) error) error {
+// txRunner is *bun.DB or bun.Conn.
+type txRunner interface {
+	RunInTx(ctx context.Context, opts *sql.TxOptions, fn func(ctx context.Context, tx bun.Tx) error) error
+}
+
+func inTx(ctx context.Context, db txRunner, fn func(ctx context.Context, tx bun.Tx) error) error {
 	var err error
 	for attempt := 0; attempt <= retryCountMax; attempt++ {
 		err = db.RunInTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted}, fn)

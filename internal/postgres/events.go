@@ -86,7 +86,7 @@ SELECT 1`
 // flush writes the buffered events, audit entries and idempotency records.
 func (t *Tx) flush(ctx context.Context) error {
 	if len(t.events) == 0 && len(t.audits) == 0 && len(t.idem) == 0 {
-		return nil
+		return t.sendQueued(ctx)
 	}
 	n := len(t.events)
 	eb, eid, et, ep, ed := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -106,10 +106,10 @@ func (t *Tx) flush(ctx context.Context) error {
 	for i, r := range t.idem {
 		ib[i], ikey[i], ihash[i], ibody[i], istatus[i] = r.business, r.key, r.hash, r.r.Body, int32(r.r.StatusCode)
 	}
-	_, err := t.tx.Tx.ExecContext(ctx, flushSQL, eb, eid, et, ep, ed, eat, ab, ac, ar, am, ap, ak, as, aat,
-		ib, ikey, ihash, istatus, ibody)
-	if err != nil {
-		return fmt.Errorf("write events, audit and idempotency record: %w", translate(err))
+	t.queued = append(t.queued, queuedWrite{sql: flushSQL, what: "write events, audit and idempotency record",
+		args: []any{eb, eid, et, ep, ed, eat, ab, ac, ar, am, ap, ak, as, aat, ib, ikey, ihash, istatus, ibody}})
+	if err := t.sendQueued(ctx); err != nil {
+		return err
 	}
 	t.events, t.audits, t.idem = nil, nil, nil
 	return nil

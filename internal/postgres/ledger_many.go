@@ -244,15 +244,14 @@ func (t *Tx) writeMany(ctx context.Context, business string, keys []shardKey, to
 			lDesc, lAt, lPhase = append(lDesc, l.Description), append(lAt, l.CreatedAt), append(lPhase, string(l.Phase))
 		}
 	}
-	var changed int
-	err := t.tx.Tx.QueryRowContext(ctx, recordManySQL, business, bOwner, bPurpose, bCur, bShard, bDP, bCP, bDPend, bCPend,
+	rows := len(bOwner)
+	return t.write(ctx, queuedWrite{sql: recordManySQL, args: []any{business, bOwner, bPurpose, bCur, bShard, bDP, bCP, bDPend, bCPend,
 		eID, eKind, eRes, eDesc, eAt, ePhase,
-		lID, lEntry, lPosting, lOwner, lPurpose, lCur, lShard, lType, lDir, lAmount, lAfter, lVisible, lRes, lDesc, lAt, lPhase).Scan(&changed)
-	if err != nil {
-		return translate(err)
-	}
-	if changed != len(bOwner) {
-		return fmt.Errorf("postgres: RecordMany changed %d of %d locked balance rows", changed, len(bOwner))
-	}
-	return nil
+		lID, lEntry, lPosting, lOwner, lPurpose, lCur, lShard, lType, lDir, lAmount, lAfter, lVisible, lRes, lDesc, lAt, lPhase},
+		rows: func(changed int64) error {
+			if changed != int64(rows) {
+				return fmt.Errorf("postgres: RecordMany changed %d of %d locked balance rows", changed, rows)
+			}
+			return nil
+		}})
 }

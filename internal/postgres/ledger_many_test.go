@@ -3,8 +3,10 @@ package postgres_test
 import (
 	"context"
 	"math/rand"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -77,14 +79,24 @@ func TestRecordManyAgreesWithRecord(t *testing.T) {
 	}
 	lines2, errs2 := make([][]postgres.Line, n), make([]error, n)
 	rng := rand.New(rand.NewSource(5))
-	for i := 0; i < n; {
+	for i, batch := 0, 0; i < n; batch++ {
 		j := min(n, i+1+rng.Intn(40))
-		err := s.InTx(ctx, func(ctx context.Context, tx *postgres.Tx) error {
+		fn := func(ctx context.Context, tx *postgres.Tx) error {
 			ls, errs, err := tx.RecordMany(ctx, e2[i:j])
 			copy(lines2[i:j], ls)
 			copy(errs2[i:j], errs)
 			return err
-		})
+		}
+		// Every other batch pipelines its write (sent at commit), as the API's combiner does.
+		var err error
+		if batch%2 == 0 {
+			err = s.InTx(ctx, fn)
+		} else {
+			err = s.InTxAs(ctx, many.ID, func(ctx context.Context, tx *postgres.Tx) error {
+				tx.PipelineWrites()
+				return fn(ctx, tx)
+			})
+		}
 		if err != nil {
 			t.Fatalf("batch %d..%d: %v", i, j, err)
 		}
@@ -176,7 +188,10 @@ func TestRecordManyConcurrent(t *testing.T) {
 				for k := range es {
 					es[k] = random(rng)
 				}
-				err := s.InTx(ctx, func(ctx context.Context, tx *postgres.Tx) error {
+				err := s.InTxAs(ctx, b.ID, func(ctx context.Context, tx *postgres.Tx) error {
+					if round%2 == 0 {
+						tx.PipelineWrites()
+					}
 					_, errs, err := tx.RecordMany(ctx, es)
 					for _, e := range errs {
 						if e != nil && ledger.ErrorCode(e) != ledger.CodeInsufficientFunds {
@@ -205,6 +220,82 @@ func TestRecordManyConcurrent(t *testing.T) {
 	}
 	if !sum.Equal(dec("500")) {
 		t.Fatalf("customers hold %s in all, want 500", sum)
+	}
+	mustVerify(t, s, b.ID)
+}
+
+// TestPipelinedWritesFailTogether: with PipelineWrites, the ledger write and the
+// transfer rows wait for commit and go in one round trip. A failure there (two
+// transfer rows with one id) fails the transaction as a whole: no balance
+// moved, no entry written; and the connection goes back to the pool usable.
+func TestPipelinedWritesFailTogether(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := pgtest.Store(t)
+	b, _ := pgtest.Business(t, ledger.ModeSandbox)
+	from, to := ledger.NewID(ledger.PrefixCustomer), ledger.NewID(ledger.PrefixCustomer)
+	pgtest.Fund(t, b.ID, from, "USD", "100")
+	book := func(pipeline bool, ids ...string) (saveErr, err error) {
+		err = s.InTxAs(ctx, b.ID, func(ctx context.Context, tx *postgres.Tx) error {
+			if pipeline {
+				tx.PipelineWrites()
+			}
+			var trs []ledger.Transfer
+			var es []ledger.Entry
+			for _, id := range ids {
+				tr := ledger.Transfer{ID: id, Business: b.ID, FromProfileID: from, ToProfileID: to, Status: "completed",
+					Currency: "USD", Amount: decimal.RequireFromString("10"), CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+				e := postgres.TransferEntry(tr)
+				tr.EntryID = e.ID
+				trs, es = append(trs, tr), append(es, e)
+			}
+			_, errs, err := tx.RecordMany(ctx, es)
+			if err != nil {
+				return err
+			}
+			for _, e := range errs {
+				if e != nil {
+					return e
+				}
+			}
+			saveErr = tx.SaveTransfers(ctx, trs)
+			return saveErr
+		})
+		return saveErr, err
+	}
+	balance := func() decimal.Decimal {
+		bal, err := s.AccountBalance(ctx, b.ID, main(from, "USD"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bal.Available()
+	}
+	dup := ledger.NewID(ledger.PrefixTransfer)
+
+	// Without the pipeline, the duplicate fails SaveTransfers itself.
+	if saveErr, err := book(false, dup, dup); saveErr == nil || err == nil {
+		t.Fatalf("unpipelined duplicate: SaveTransfers %v, transaction %v; want both to fail", saveErr, err)
+	}
+	// With it, SaveTransfers only queues; the failure comes at commit and undoes the ledger write too.
+	for range 5 { // more attempts than the pool has idle connections, to reuse the one that failed
+		saveErr, err := book(true, dup, dup)
+		if saveErr != nil {
+			t.Fatalf("pipelined SaveTransfers ran at once: %v", saveErr)
+		}
+		if err == nil || !strings.Contains(err.Error(), "transfers_pkey") {
+			t.Fatalf("pipelined duplicate: %v; want the primary key violation", err)
+		}
+	}
+	if got := balance(); !got.Equal(decimal.RequireFromString("100")) {
+		t.Fatalf("after failed transactions the sender has %s, want 100", got)
+	}
+	for range 5 {
+		if _, err := book(true, ledger.NewID(ledger.PrefixTransfer), ledger.NewID(ledger.PrefixTransfer)); err != nil {
+			t.Fatalf("pipelined transfers after a failure: %v", err)
+		}
+	}
+	if got := balance(); !got.Equal(decimal.RequireFromString("0")) {
+		t.Fatalf("after ten transfers of 10 the sender has %s, want 0", got)
 	}
 	mustVerify(t, s, b.ID)
 }

@@ -94,6 +94,10 @@ func (t *Tx) SavePayouts(ctx context.Context, ps []ledger.Payout) error {
 	for i, p := range ps {
 		rows[i] = payoutToRow(p)
 	}
+	// A payout row refers to its hold's entry, which may be waiting to be written.
+	if err := t.sendQueued(ctx); err != nil {
+		return err
+	}
 	_, err := t.tx.NewInsert().Model(&rows).Exec(ctx)
 	return translate(err)
 }

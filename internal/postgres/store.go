@@ -53,6 +53,13 @@ type Tx struct {
 	tx bun.Tx
 	db *bun.DB // for bun's row scanning of plain SQL results
 
+	// The transaction's own connection (InTxAs), which pipelined writes use; nil
+	// where the transaction came from the pool (InTx).
+	conn *sql.Conn
+	// Set by PipelineWrites: writes wait in queued for flush (pipeline.go).
+	pipeline bool
+	queued   []queuedWrite
+
 	// Customers this transaction updated: forgotten by the profile cache once it
 	// ends (Store.InTx, Store.InTxAs).
 	touched []profileKey
@@ -97,10 +104,16 @@ func (s *Store) InTxAs(ctx context.Context, business string, fn func(ctx context
 	if pool == nil {
 		pool = s.db
 	}
+	// A connection of its own, so that the transaction can pipeline (pipeline.go).
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		return translate(err)
+	}
+	defer conn.Close()
 	var touched []profileKey
 	defer func() { s.forgetProfiles(touched) }()
-	return inTx(ctx, pool, func(ctx context.Context, btx bun.Tx) error {
-		tx := &Tx{tx: btx, db: s.db}
+	return inTx(ctx, conn, func(ctx context.Context, btx bun.Tx) error {
+		tx := &Tx{tx: btx, db: s.db, conn: conn.Conn}
 		defer func() { touched = append(touched, tx.touched...) }()
 		if err := tx.ActAs(ctx, business); err != nil {
 			return err

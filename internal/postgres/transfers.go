@@ -121,12 +121,11 @@ func (t *Tx) insertTransfers(ctx context.Context, rows []transferRow) error {
 		biz[i], ids[i], from[i], to[i], status[i], cur[i] = r.BusinessID, r.ID, r.FromProfileID, r.ToProfileID, r.Status, r.Currency
 		amount[i], meta[i], entry[i], desc[i], created[i] = r.Amount.String(), string(m), r.EntryID, r.Description, r.CreatedAt
 	}
-	_, err := t.tx.Tx.ExecContext(ctx, `INSERT INTO transfers (business_id, id, from_profile_id, to_profile_id, status, currency,
+	return t.write(ctx, queuedWrite{sql: `INSERT INTO transfers (business_id, id, from_profile_id, to_profile_id, status, currency,
 			amount, description, metadata, entry_id, created_at)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::numeric[],
 			$8::text[], $9::jsonb[], $10::text[], $11::timestamptz[])`,
-		biz, ids, from, to, status, cur, amount, desc, meta, entry, created)
-	return translate(err)
+		args: []any{biz, ids, from, to, status, cur, amount, desc, meta, entry, created}})
 }
 
 // FindTransfer returns a transfer that the profile sent or received.

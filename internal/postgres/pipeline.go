@@ -1,0 +1,134 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// Pipelined writes: a transaction that only writes after a point (the API's
+// combiner: once RecordMany has decided, the rest is the ledger write, transfer
+// and payout rows, events, audit entries and idempotency records) sends those
+// statements together in one round trip at flush, with pgx's batch (the
+// extended protocol's pipeline: every statement, one Sync), instead of one round
+// trip each. Each round trip is a wait on the other side: PostgreSQL idles "in
+// transaction" holding the batch's row locks while the server's goroutine is
+// scheduled, and the next batch waits for those locks.
+
+// queuedWrite is one statement held for flush. rows, when set, receives the
+// single integer its one row returns (a count to check); otherwise it is
+// executed for its effect.
+type queuedWrite struct {
+	sql  string
+	args []any
+	what string            // for errors: what failed to be written
+	rows func(int64) error // checks the statement's one integer; nil: none returned
+}
+
+// PipelineWrites makes the transaction's later ledger writes (RecordMany's
+// write statement) and transfer rows wait for flush, which sends them with the
+// events, audit entries and idempotency records in one round trip, in the order
+// they were made. The caller must not read what they write before commit (its
+// reads would not see them). A statement that needs every earlier write done
+// first (SavePayouts, whose rows are built by bun) sends the queue before it
+// runs. Without a connection of its own (InTx) writes run at once.
+func (t *Tx) PipelineWrites() { t.pipeline = t.conn != nil }
+
+// write runs w now, or queues it when the transaction pipelines its writes.
+func (t *Tx) write(ctx context.Context, w queuedWrite) error {
+	if t.pipeline {
+		t.queued = append(t.queued, w)
+		return nil
+	}
+	return t.runWrite(ctx, w)
+}
+
+// runWrite runs one write on the transaction.
+func (t *Tx) runWrite(ctx context.Context, w queuedWrite) error {
+	if w.rows == nil {
+		_, err := t.tx.Tx.ExecContext(ctx, w.sql, w.args...)
+		return writeError(w, err)
+	}
+	var n int64
+	if err := t.tx.Tx.QueryRowContext(ctx, w.sql, w.args...).Scan(&n); err != nil {
+		return writeError(w, err)
+	}
+	return w.rows(n)
+}
+
+func writeError(w queuedWrite, err error) error {
+	if err == nil {
+		return nil
+	}
+	if w.what == "" {
+		return translate(err)
+	}
+	return fmt.Errorf("%s: %w", w.what, translate(err))
+}
+
+// sendQueued sends the queued writes: one alone as a plain statement, more in
+// one pipelined round trip on the transaction's connection. The first failure
+// is returned (PostgreSQL skips the statements after it; the transaction is then
+// aborted and rolls back).
+func (t *Tx) sendQueued(ctx context.Context) error {
+	q := t.queued
+	t.queued = nil
+	if len(q) == 0 {
+		return nil
+	}
+	if len(q) == 1 || t.conn == nil {
+		for _, w := range q {
+			if err := t.runWrite(ctx, w); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// Raw holds the connection's lock for the callback; the open sql.Tx takes it
+	// only while one of its own calls runs, so none can interleave.
+	var werr error
+	err := t.conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return errors.New("postgres: pipelined writes need pgx's database/sql driver")
+		}
+		b := &pgx.Batch{}
+		for _, w := range q {
+			b.Queue(w.sql, w.args...)
+		}
+		br := c.Conn().SendBatch(ctx, b)
+		for _, w := range q {
+			if w.rows == nil {
+				_, err := br.Exec()
+				werr = writeError(w, err)
+			} else {
+				var n int64
+				if err := br.QueryRow().Scan(&n); err != nil {
+					werr = writeError(w, err)
+				} else {
+					werr = w.rows(n)
+				}
+			}
+			if werr != nil {
+				break
+			}
+		}
+		// Close reads what is left of the pipeline (the results PostgreSQL skipped
+		// after a failure): the connection is ready for the rollback.
+		if err := br.Close(); err != nil && werr == nil {
+			werr = translate(err)
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, sql.ErrConnDone) {
+			return &unavailableError{err}
+		}
+		return err
+	}
+	return werr
+}
