@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/tallyhq/tally/internal/config"
 	"github.com/tallyhq/tally/internal/postgres"
@@ -82,10 +83,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logOpts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	switch args[0] {
 	case "serve":
-		return serve(ctx, cfg, logger)
+		// The access log writes a line per request: batched (logbuf.go).
+		lb := newLogBuffer(stderr, 100*time.Millisecond)
+		defer lb.Close()
+		return serve(ctx, cfg, slog.New(flushAt{Handler: slog.NewJSONHandler(lb, logOpts), buf: lb, level: slog.LevelWarn}))
 	case "migrate":
 		return withStore(ctx, cfg, func(s *postgres.Store) error {
 			names, err := postgres.Migrate(ctx, s.DB())
