@@ -9,14 +9,15 @@ import (
 )
 
 // lockBalancesSQL locks the balance rows of the given keys in the order given (the
-// global (account, shard) order, as recordSQL's upsert) and returns their sums.
-// Keys without a row are absent.
+// global (account, shard) order, as recordSQL's upsert) and returns their sums:
+// one primary-key lookup per key (see idempotencyLookupSQL). Keys without a row
+// are absent.
 const lockBalancesSQL = `SELECT d.ord, b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending
 	FROM unnest($2::text[], $3::text[], $4::text[], $5::int2[]) WITH ORDINALITY AS d(owner_id, purpose, currency, shard, ord)
-	JOIN ledger_balances b ON b.business_id = $1 AND b.owner_id = d.owner_id AND b.purpose = d.purpose
-		AND b.currency = d.currency AND b.shard = d.shard
-	ORDER BY d.ord
-	FOR UPDATE OF b`
+	CROSS JOIN LATERAL (SELECT debits_posted, credits_posted, debits_pending, credits_pending FROM ledger_balances
+		WHERE business_id = $1 AND owner_id = d.owner_id AND purpose = d.purpose AND currency = d.currency AND shard = d.shard
+		FOR UPDATE) b
+	ORDER BY d.ord`
 
 // createBalancesSQL creates missing balance rows with zero sums.
 const createBalancesSQL = `INSERT INTO ledger_balances (business_id, owner_id, purpose, currency, shard, normal_side, may_go_negative)

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -82,6 +83,13 @@ func (t *Tx) SaveTransfers(ctx context.Context, trs []ledger.Transfer) error {
 	return t.insertTransfers(ctx, rows)
 }
 
+// shareLockCustomersSQL share-locks the customers $2 (sorted: the lock order)
+// of business $1, one primary-key lookup each (see idempotencyLookupSQL).
+const shareLockCustomersSQL = `SELECT c.id, c.status
+	FROM unnest($2::text[]) WITH ORDINALITY AS k(id, ord)
+	CROSS JOIN LATERAL (SELECT id, status FROM customers WHERE business_id = $1 AND id = k.id FOR SHARE) c
+	ORDER BY k.ord`
+
 // ShareLockCustomers reads the status of several customers at once, share-locking
 // their rows in id order (see ShareLockCustomer). Unknown ids are absent.
 func (t *Tx) ShareLockCustomers(ctx context.Context, business string, ids []string) (map[string]ledger.CustomerStatus, error) {
@@ -89,8 +97,9 @@ func (t *Tx) ShareLockCustomers(ctx context.Context, business string, ids []stri
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := t.tx.Tx.QueryContext(ctx, `SELECT id, status FROM customers WHERE business_id = $1 AND id = ANY($2::text[])
-		ORDER BY id FOR SHARE`, business, ids)
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	rows, err := t.tx.Tx.QueryContext(ctx, shareLockCustomersSQL, business, slices.Compact(sorted))
 	if err != nil {
 		return nil, translate(err)
 	}

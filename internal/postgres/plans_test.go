@@ -1,0 +1,101 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/tallyhq/tally/internal/pgtest"
+	"github.com/tallyhq/tally/internal/postgres"
+	"github.com/tallyhq/tally/ledger"
+)
+
+// examined runs query under EXPLAIN ANALYZE (in a transaction rolled back: the
+// locking statements lock nothing for long) and returns how many table rows its
+// scans read: rows returned plus rows removed by filters, times loops.
+func examined(tb testing.TB, query string, args ...any) (int, string) {
+	tb.Helper()
+	ctx := context.Background()
+	tx, err := pgtest.DB(tb).DB.BeginTx(ctx, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // nothing to keep
+	var raw []byte
+	if err := tx.QueryRowContext(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+query, args...).Scan(&raw); err != nil {
+		tb.Fatalf("explain: %v\n%s", err, query)
+	}
+	type node struct {
+		Relation string  `json:"Relation Name"`
+		Rows     float64 `json:"Actual Rows"`
+		Loops    float64 `json:"Actual Loops"`
+		Removed  float64 `json:"Rows Removed by Filter"`
+		Plans    []node  `json:"Plans"`
+	}
+	var out []struct{ Plan node }
+	if err := json.Unmarshal(raw, &out); err != nil {
+		tb.Fatal(err)
+	}
+	total := 0.0
+	stack := []node{out[0].Plan}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if n.Relation != "" {
+			total += (n.Rows + n.Removed) * n.Loops
+		}
+		stack = append(stack, n.Plans...)
+	}
+	return int(total), string(raw)
+}
+
+// TestKeyedLookupsIgnoreStaleStatistics: the combiner's keyed reads — stored
+// idempotency responses, customers to share-lock, balance rows to lock — read
+// only the rows they name, even when the statistics are from before the
+// business had any rows. That is every new business until autovacuum next
+// analyzes the table: the planner then believes the business has about one row,
+// and a `key = ANY($2)` lookup scanned all of the business's rows with the keys as
+// a filter (38 ms at 65,000 idempotency keys, found by the load benchmark with a
+// second business). Here the business gets 20,000 rows of each after ANALYZE.
+func TestKeyedLookupsIgnoreStaleStatistics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, _ := pgtest.Business(t, ledger.ModeSandbox)
+	db := pgtest.DB(t)
+	if _, err := db.ExecContext(ctx, "ANALYZE idempotency_keys, customers, ledger_balances"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20000
+	loadCustomers(t, b.ID, n)
+	for _, q := range []string{
+		`INSERT INTO idempotency_keys (business_id, key, request_hash, status_code, response)
+			SELECT $1, 'key-' || g, '\x00', 201, '\x7b7d' FROM generate_series(1, 20000) g`,
+		`INSERT INTO ledger_balances (business_id, owner_id, purpose, currency, normal_side, may_go_negative)
+			SELECT $1, 'CUS_' || lpad(upper(to_hex(g)), 26, '0'), 'main', 'USD', 'credit', false FROM generate_series(1, 20000) g`,
+	} {
+		if _, err := db.DB.ExecContext(ctx, q, b.ID); err != nil {
+			t.Fatalf("%v\n%s", err, q)
+		}
+	}
+	keys, ids, purposes, currencies, shards := []string{}, []string{}, []string{}, []string{}, []int16{}
+	for i := 1; i <= 8; i++ {
+		keys = append(keys, fmt.Sprintf("key-%d", i*1000))
+		ids = append(ids, fmt.Sprintf("CUS_%026X", i*1000))
+		purposes, currencies, shards = append(purposes, "main"), append(currencies, "USD"), append(shards, 0)
+	}
+	for _, c := range []struct {
+		name  string
+		query string
+		args  []any
+	}{
+		{"idempotency lookup", postgres.IdempotencyLookupSQL, []any{b.ID, keys, "24h"}},
+		{"customer share locks", postgres.ShareLockCustomersSQL, []any{b.ID, ids}},
+		{"balance locks", postgres.LockBalancesSQL, []any{b.ID, ids, purposes, currencies, shards}},
+	} {
+		got, plan := examined(t, c.query, c.args...)
+		if got > 100 {
+			t.Errorf("%s: read %d rows of %d to find 8\n%s", c.name, got, n, plan)
+		}
+	}
+}
