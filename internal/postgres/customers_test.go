@@ -116,8 +116,9 @@ type planNode struct {
 	Plans     []planNode `json:"Plans"`
 }
 
-// explain returns every (node type, index name) of the plan of query.
-func explain(tb testing.TB, query string) []string {
+// explain returns every (node type, index name) of the plan of query. Indexes
+// named in without are dropped for the plan (in the transaction, rolled back).
+func explain(tb testing.TB, query string, without ...string) []string {
 	tb.Helper()
 	// With only 20,000 rows a sequential scan is a fair choice for the planner, so
 	// the test takes sequential scans off the table: what it proves is that the
@@ -134,6 +135,11 @@ func explain(tb testing.TB, query string) []string {
 	defer tx.Rollback() //nolint:errcheck // read-only
 	if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off"); err != nil {
 		tb.Fatal(err)
+	}
+	for _, ix := range without {
+		if _, err := tx.ExecContext(ctx, "DROP INDEX "+ix); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	var raw []byte
 	if err := tx.QueryRowContext(ctx, "EXPLAIN (FORMAT JSON) "+query).Scan(&raw); err != nil {
@@ -169,7 +175,15 @@ func TestCustomerSearchUsesTrigramIndex(t *testing.T) {
 	for q, index := range map[string]string{"user12345@": "customers_email_grams", "USER776@GMAIL": "customers_email_grams", "777@yahoo": "customers_email_trgm",
 		"ext-1999": "customers_search_trgm", "+2348000017123": "customers_search_trgm", "user1234": "customers_search_trgm"} {
 		query := store.CustomerSearchSQL(b.ID, ledger.CustomerFilter{Query: q}, ledger.Page{Limit: 20})
-		nodes := explain(t, query)
+		var without []string
+		if index == "customers_email_grams" {
+			// Either email index serves a fragment with a local part; which one the
+			// planner prefers at 20,000 rows shifts with the table's history (dead
+			// rows left by earlier runs made it customers_email_trgm). Without that
+			// one, the plan shows that the query's expression matches the grams index.
+			without = []string{"customers_email_trgm"}
+		}
+		nodes := explain(t, query, without...)
 		if !slices.Contains(nodes, "Bitmap Index Scan on "+index) {
 			t.Fatalf("q=%s: plan %v does not use %s\n%s", q, nodes, index, query)
 		}
