@@ -56,9 +56,27 @@ func (a Account) Shard(shardKey string) int16 {
 	if a.Guarded() {
 		return 0
 	}
+	return hotShard(shardKey)
+}
+
+func hotShard(shardKey string) int16 {
 	h := fnv.New32a()
 	h.Write([]byte(shardKey))
 	return int16(h.Sum32() % hotShards)
+}
+
+// EntryIDInLane returns a new entry id whose hot-account shards are in lane of
+// lanes (shard mod lanes = lane): writers that run concurrently, each in its own
+// lane, never wait on each other's shard rows (the API's combiner gives each of
+// its workers a lane, so two batches of payouts do not queue on one fee shard).
+// lanes <= 1 is any id.
+func EntryIDInLane(lane, lanes int) string {
+	for {
+		id := NewID(PrefixEntry)
+		if lanes <= 1 || int(hotShard(id))%lanes == lane {
+			return id
+		}
+	}
 }
 
 // Direction is the side of a line.

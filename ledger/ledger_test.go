@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"math/rand"
+	"strings"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -210,6 +211,33 @@ func TestValidateEntry(t *testing.T) {
 	for i, e := range bad {
 		if err := e.Validate(); err == nil {
 			t.Fatalf("entry %d validated", i)
+		}
+	}
+}
+
+// TestEntryIDInLane: ids of lane l of n put every hot account on shards ≡ l mod n
+// (so concurrent writers in different lanes share no shard row), and are new ids.
+func TestEntryIDInLane(t *testing.T) {
+	fees := BusinessAccount("BUS_X", PurposeFees, "USD")
+	seen := map[string]bool{}
+	for lanes := 1; lanes <= 4; lanes++ {
+		used := map[int16]bool{}
+		for lane := range lanes {
+			for range 200 {
+				id := EntryIDInLane(lane, lanes)
+				if seen[id] || !strings.HasPrefix(id, PrefixEntry) {
+					t.Fatalf("id %q repeated or not an entry id", id)
+				}
+				seen[id] = true
+				s := fees.Shard(id)
+				if int(s)%lanes != lane {
+					t.Fatalf("lane %d of %d: id %s is on shard %d", lane, lanes, id, s)
+				}
+				used[s] = true
+			}
+		}
+		if len(used) < hotShards*3/4 {
+			t.Fatalf("%d lanes: ids cover %d of %d shards; the lanes should share them all out", lanes, len(used), hotShards)
 		}
 	}
 }

@@ -94,19 +94,23 @@ func newCombiner(s *Server) *combiner {
 func (cb *combiner) submit(j *moneyJob) jobResult {
 	j.done = make(chan jobResult, 1)
 	if cb.inline {
-		cb.run([]*moneyJob{j})
+		cb.run([]*moneyJob{j}, 0, 1)
 		return <-j.done
 	}
 	cb.once.Do(func() {
-		for range combineWorkers() {
-			go cb.work()
+		n := combineWorkers()
+		for lane := range n {
+			go cb.work(lane, n)
 		}
 	})
 	cb.jobs <- j
 	return <-j.done
 }
 
-func (cb *combiner) work() {
+// work runs batches; lane of lanes is the worker's share of the hot accounts'
+// shard rows (ledger.EntryIDInLane), so workers' batches never wait on each other
+// there.
+func (cb *combiner) work(lane, lanes int) {
 	batch := make([]*moneyJob, 0, combineMax)
 	for j := range cb.jobs {
 		batch = append(batch[:0], j)
@@ -133,13 +137,13 @@ func (cb *combiner) work() {
 			byBusiness[j.business] = append(byBusiness[j.business], j)
 		}
 		for _, b := range order {
-			cb.run(byBusiness[b])
+			cb.run(byBusiness[b], lane, lanes)
 		}
 	}
 }
 
 // run books one business's jobs in one transaction and answers every job.
-func (cb *combiner) run(jobs []*moneyJob) {
+func (cb *combiner) run(jobs []*moneyJob, lane, lanes int) {
 	s := cb.s
 	defer func() {
 		// A bug must not leave the batch's requests waiting forever, nor kill the worker.
@@ -208,7 +212,8 @@ func (cb *combiner) run(jobs []*moneyJob) {
 		}
 		live = slices.DeleteFunc(live, func(i int) bool { return results[i].err != nil })
 		prepareTransfers(jobs, live, results, entries, profiles)
-		if err := preparePayouts(ctx, tx, business, jobs, live, results, entries, payouts); err != nil {
+		holdID := func() string { return ledger.EntryIDInLane(lane, lanes) }
+		if err := preparePayouts(ctx, tx, business, jobs, live, results, entries, payouts, holdID); err != nil {
 			return err
 		}
 		var es []ledger.Entry
@@ -355,7 +360,7 @@ func prepareTransfers(jobs []*moneyJob, live []int, results []jobResult, entries
 // payout jobs — the wallet of each that names one, then the risk list and fees of
 // all in one statement (see preparePayout) — and gives each that passes its hold.
 func preparePayouts(ctx context.Context, tx *postgres.Tx, business string, jobs []*moneyJob, live []int,
-	results []jobResult, entries []*ledger.Entry, payouts []ledger.Payout) error {
+	results []jobResult, entries []*ledger.Entry, payouts []ledger.Payout, holdID func() string) error {
 	var qs []postgres.PayoutTermsQuery
 	var idx []int
 	for _, i := range live {
@@ -389,7 +394,7 @@ func preparePayouts(ctx context.Context, tx *postgres.Tx, business string, jobs 
 		}
 		p := &payouts[i]
 		p.Fee = fees[k].For(p.Amount, jobs[i].scale)
-		e := postgres.PayoutHold(p)
+		e := postgres.PayoutHold(p, holdID())
 		entries[i] = &e
 	}
 	return nil

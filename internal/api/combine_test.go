@@ -52,7 +52,7 @@ func TestCombinerBatchKeepsEachOutcome(t *testing.T) {
 	job := transferJobs(t, srv, c.business.ID)
 	// A response stored earlier for key "old" replays.
 	first := job(a, b, "1", "old")
-	srv.combiner.run([]*moneyJob{first})
+	srv.combiner.run([]*moneyJob{first}, 0, 1)
 	if r := <-first.done; r.err != nil || r.status != 201 {
 		t.Fatalf("first: %+v", r)
 	}
@@ -66,7 +66,7 @@ func TestCombinerBatchKeepsEachOutcome(t *testing.T) {
 		job(a, b, "4", ""),
 	}
 	jobs[5].reqHash = first.reqHash
-	srv.combiner.run(jobs)
+	srv.combiner.run(jobs, 0, 1)
 	res := make([]jobResult, len(jobs))
 	for i, j := range jobs {
 		res[i] = <-j.done
@@ -123,7 +123,7 @@ func TestCombinerBatchKeepsEachOutcome(t *testing.T) {
 		return j
 	}
 	jobs = []*moneyJob{payout("2", "0123456789"), job(a, b, "2", ""), payout("1", risky), payout("1", "0123456789")}
-	srv.combiner.run(jobs)
+	srv.combiner.run(jobs, 0, 1)
 	wantCode = []ledger.Code{"", "", ledger.CodeHighRiskAddress, ledger.CodeInsufficientFunds}
 	for i, j := range jobs {
 		r := <-j.done
@@ -150,6 +150,49 @@ func TestCombinerBatchKeepsEachOutcome(t *testing.T) {
 	mustVerify(t, c.business.ID)
 }
 
+// TestCombinerPayoutsKeepToTheirLane: a worker's payouts hold their amounts and
+// fees on the hot accounts' shard rows of its own lane only (lane 1 of 2: odd
+// shards; lane 0: even), so two workers' batches never wait on each other there.
+func TestCombinerPayoutsKeepToTheirLane(t *testing.T) {
+	t.Parallel()
+	srv := testServer(t)
+	c := newClient(t, srv, ledger.ModeSandbox)
+	a := c.createCustomer("lanes@example.com")
+	if err := pgtest.Store(t).SetFee(context.Background(), c.business.ID, "USD",
+		ledger.Fee{Fixed: decimal.RequireFromString("0.01"), Percent: decimal.Zero}); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.Fund(t, c.business.ID, a, "USD", "10")
+	job := transferJobs(t, srv, c.business.ID)
+	for lane := range 2 {
+		var jobs []*moneyJob
+		for range 12 {
+			j := job(a, "", "0.10", "")
+			j.kind, j.transfer = kindPayout, ledger.Transfer{}
+			j.payout = ledger.Payout{ID: ledger.NewID(ledger.PrefixPayout), Business: c.business.ID, ProfileID: a, Currency: "USD",
+				Network: "bank", Amount: decimal.RequireFromString("0.10"), Address: "0123456789", Metadata: map[string]string{}}
+			j.scale = 2
+			jobs = append(jobs, j)
+		}
+		srv.combiner.run(jobs, lane, 2)
+		for i, j := range jobs {
+			if r := <-j.done; r.err != nil {
+				t.Fatalf("lane %d payout %d: %v", lane, i, r.err)
+			}
+		}
+		var hot, inLane int
+		if err := pgtest.DB(t).QueryRowContext(context.Background(), `SELECT count(*), count(*) FILTER (WHERE shard % 2 = ?)
+			FROM ledger_lines WHERE business_id = ? AND owner_id = ? AND purpose IN ('fees', 'settlement:bank')`,
+			lane, c.business.ID, c.business.ID).Scan(&hot, &inLane); err != nil {
+			t.Fatal(err)
+		}
+		if want := 24 * (lane + 1); hot != want || inLane != 24 {
+			t.Fatalf("lane %d: %d hold lines on hot accounts (want %d), %d in the lane (want 24)", lane, hot, want, inLane)
+		}
+	}
+	mustVerify(t, c.business.ID)
+}
+
 // TestCombinerBooksInQueueOrder: funds are decided in arrival order whether or
 // not a request carries an Idempotency-Key: of two transfers that cannot both
 // fit, the first queued wins.
@@ -161,7 +204,7 @@ func TestCombinerBooksInQueueOrder(t *testing.T) {
 	pgtest.Fund(t, c.business.ID, a, "USD", "5")
 	job := transferJobs(t, srv, c.business.ID)
 	first, second := job(a, b, "4", "order-keyed"), job(a, b, "4", "")
-	srv.combiner.run([]*moneyJob{first, second})
+	srv.combiner.run([]*moneyJob{first, second}, 0, 1)
 	if r := <-first.done; r.err != nil {
 		t.Fatalf("first queued: %v", r.err)
 	}
