@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -60,19 +61,20 @@ func payoutToRow(p ledger.Payout) payoutRow {
 // CreatePayout holds amount + fee on the paying profile at once (one conditional
 // debit; insufficient_funds otherwise) and stores the payout as pending.
 func (t *Tx) CreatePayout(ctx context.Context, p ledger.Payout) (ledger.Payout, error) {
-	hold := PayoutHold(&p)
+	hold := PayoutHold(&p, ledger.NewID(ledger.PrefixEntry))
 	if _, err := t.Record(ctx, hold); err != nil {
 		return p, err
 	}
 	return p, t.SavePayouts(ctx, []ledger.Payout{p})
 }
 
-// PayoutHold makes p a new pending payout (status, times, hold id) and returns
-// the pending entry that holds its amount and fee; recording that entry and
-// SavePayouts place it (CreatePayout, or the API's combiner batches).
-func PayoutHold(p *ledger.Payout) ledger.Entry {
+// PayoutHold makes p a new pending payout (status, times, hold id: entryID, a
+// new entry id) and returns the pending entry that holds its amount and fee;
+// recording that entry and SavePayouts place it (CreatePayout, or the API's
+// combiner batches).
+func PayoutHold(p *ledger.Payout, entryID string) ledger.Entry {
 	p.CreatedAt, p.UpdatedAt, p.Status = now(), now(), ledger.PayoutPending
-	hold := ledger.Entry{ID: ledger.NewID(ledger.PrefixEntry), Business: p.Business, Kind: "payout", Phase: ledger.PhasePending,
+	hold := ledger.Entry{ID: entryID, Business: p.Business, Kind: "payout", Phase: ledger.PhasePending,
 		ResourceID: p.ID, Description: "Payout to " + p.Address, CreatedAt: p.CreatedAt,
 		Postings: []ledger.Posting{{Debit: ledger.ProfileAccount(p.ProfileID, p.Currency),
 			Credit: ledger.BusinessAccount(p.Business, ledger.SettlementPurpose(p.Network), p.Currency),
@@ -85,21 +87,45 @@ func PayoutHold(p *ledger.Payout) ledger.Entry {
 	return hold
 }
 
+// insertPayoutsSQL writes payout rows: one constant statement over arrays, so
+// pgx prepares it once per connection and it can wait in a pipeline (Tx.write).
+const insertPayoutsSQL = `INSERT INTO payouts (business_id, id, profile_id, status, currency, network, amount, fee, address,
+		wallet_id, beneficiary, tx_hash, failure_reason, reference, description, metadata, hold_id, created_at, updated_at)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::numeric[], $8::numeric[],
+		$9::text[], $10::text[], $11::jsonb[], $12::text[], $13::text[], $14::text[], $15::text[], $16::jsonb[], $17::text[],
+		$18::timestamptz[], $19::timestamptz[])`
+
 // SavePayouts stores placed payouts with one statement.
 func (t *Tx) SavePayouts(ctx context.Context, ps []ledger.Payout) error {
 	if len(ps) == 0 {
 		return nil
 	}
-	rows := make([]payoutRow, len(ps))
+	n := len(ps)
+	biz, ids, profile, status, cur, network := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	amount, fee, address, meta, hold := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	wallet, benef, txHash, failure, ref, desc := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+	created, updated := make([]time.Time, n), make([]time.Time, n)
 	for i, p := range ps {
-		rows[i] = payoutToRow(p)
+		r := payoutToRow(p)
+		m, err := json.Marshal(r.Metadata)
+		if err != nil {
+			return err
+		}
+		if r.Beneficiary != nil {
+			b, err := json.Marshal(r.Beneficiary)
+			if err != nil {
+				return err
+			}
+			v := string(b)
+			benef[i] = &v
+		}
+		biz[i], ids[i], profile[i], status[i], cur[i], network[i] = r.BusinessID, r.ID, r.ProfileID, r.Status, r.Currency, r.Network
+		amount[i], fee[i], address[i], meta[i], hold[i] = r.Amount.String(), r.Fee.String(), r.Address, string(m), r.HoldID
+		wallet[i], txHash[i], failure[i], ref[i], desc[i] = r.WalletID, r.TxHash, r.FailureReason, r.Reference, r.Description
+		created[i], updated[i] = r.CreatedAt, r.UpdatedAt
 	}
-	// A payout row refers to its hold's entry, which may be waiting to be written.
-	if err := t.sendQueued(ctx); err != nil {
-		return err
-	}
-	_, err := t.tx.NewInsert().Model(&rows).Exec(ctx)
-	return translate(err)
+	return t.write(ctx, queuedWrite{sql: insertPayoutsSQL, args: []any{biz, ids, profile, status, cur, network, amount, fee, address,
+		wallet, benef, txHash, failure, ref, desc, meta, hold, created, updated}})
 }
 
 // lockPayout reads a payout under a row lock. An empty business means the rail
