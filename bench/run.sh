@@ -15,6 +15,7 @@
 #   BENCH_CLOSED_TOOL=wrk    wrk or k6: the closed-loop load generator (k6 if wrk is missing)
 #   BENCH_BATCH_VUS=2        concurrent batch senders (one per core)
 #   BENCH_OPEN_FRACTION=0.5  open-loop rate as a fraction of the closed-loop throughput
+#   BENCH_OPEN_MAX=5000      ... at most this many requests/s (what k6 itself can send beside the server)
 #   BENCH_CUSTOMERS=1000     funded customers
 #   BENCH_SEARCH_CUSTOMERS=1000000  customers in the business for scenario (4)
 #   BENCH_SCENARIOS="transfers payouts balances mixed batch search"
@@ -42,6 +43,7 @@ fi
 VUS=${BENCH_VUS:-32}
 BATCH_VUS=${BENCH_BATCH_VUS:-2}
 OPEN_FRACTION=${BENCH_OPEN_FRACTION:-0.5}
+OPEN_MAX=${BENCH_OPEN_MAX:-5000}
 CUSTOMERS=${BENCH_CUSTOMERS:-1000}
 SCENARIOS=${BENCH_SCENARIOS:-"transfers payouts balances mixed batch search"}
 IDEMPOTENCY=${BENCH_IDEMPOTENCY:-1}
@@ -136,7 +138,7 @@ export DATABASE_URL=$DB_URL
 	echo "note:        load generator, server and PostgreSQL share the same $(nproc) cores"
 } >"$OUT/machine.txt"
 date -u '+%Y-%m-%d %H:%M UTC' >"$OUT/date.txt"
-echo "duration $DURATION per load run, closed loop $VUS clients ($CLOSED_TOOL) (batch: $BATCH_VUS senders × ${BENCH_BATCH_SIZE:-1000} transfers), open loop (k6) at ${OPEN_FRACTION} × closed-loop throughput, $CUSTOMERS funded customers, $SEARCH_N customers for search, idempotency keys $([ "$IDEMPOTENCY" = 1 ] && echo on || echo off), pgbench -T $PGB_SECONDS, TALLY_WORKERS=false, rate limit off (1e6/s)" >"$OUT/settings.txt"
+echo "duration $DURATION per load run, closed loop $VUS clients ($CLOSED_TOOL) (batch: $BATCH_VUS senders × ${BENCH_BATCH_SIZE:-1000} transfers), open loop (k6) at ${OPEN_FRACTION} × closed-loop throughput (at most ${OPEN_MAX}/s), $CUSTOMERS funded customers, $SEARCH_N customers for search, idempotency keys $([ "$IDEMPOTENCY" = 1 ] && echo on || echo off), pgbench -T $PGB_SECONDS, TALLY_WORKERS=false, rate limit off (1e6/s)" >"$OUT/settings.txt"
 
 # ---- pgbench: the ceiling of this PostgreSQL on its own banking benchmark ----
 pgbench_run() { # name, extra args
@@ -269,7 +271,7 @@ closed_then_open() {
 	load_run "$scenario" closed "$vus" ""
 	local closed_rate rate
 	closed_rate=$(sed -nE 's/.*"req_rate": ([0-9.]+).*/\1/p' "$OUT/runs/$(printf '%02d' "$RUN_SEQ")-$scenario-closed/load.json")
-	rate=$(awk -v r="${closed_rate:-0}" -v f="$OPEN_FRACTION" 'BEGIN { x = int(r * f + 0.5); if (x < 1) x = 1; print x }')
+	rate=$(awk -v r="${closed_rate:-0}" -v f="$OPEN_FRACTION" -v m="$OPEN_MAX" 'BEGIN { x = int(r * f + 0.5); if (x > m) x = m; if (x < 1) x = 1; print x }')
 	load_run "$scenario" open "$vus" "$rate"
 }
 
