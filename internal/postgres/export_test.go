@@ -6,3 +6,13 @@ const (
 	ShareLockCustomersSQL = shareLockCustomersSQL
 	LockBalancesSQL       = lockBalancesSQL
 )
+
+// VerifyCheckSQL is the query of the invariant check named name.
+func VerifyCheckSQL(name string) string {
+	for _, c := range invariantChecks {
+		if c.name == name {
+			return c.sql
+		}
+	}
+	return ""
+}
