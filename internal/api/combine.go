@@ -22,8 +22,8 @@ import (
 // TigerBeetle lesson that batching beats per-request commits). A request that
 // passed validation becomes a job on one queue; workers each take what is waiting
 // (up to combineMax), split it by business and book each business's share in ONE
-// transaction: the idempotency keys claimed together; senders and recipients
-// share-locked in one statement (a sender no longer active, a recipient unknown
+// transaction: the idempotency keys claimed and senders and recipients
+// share-locked in one round trip (a sender no longer active, a recipient unknown
 // or closed, is refused); payouts' wallets, then the risk list and fees of all in
 // one statement; the ledger entries written as a set (Tx.RecordMany, which decides
 // funds job by job in queue order exactly as one-at-a-time booking would); then
@@ -184,7 +184,9 @@ func (cb *combiner) run(jobs []*moneyJob, lane, lanes int) {
 				keys, hashes, keyed = append(keys, j.key), append(hashes, j.reqHash), append(keyed, i)
 			}
 		}
-		stored, errs, err := tx.ClaimIdempotencyKeys(ctx, business, keys, hashes)
+		// The keys are claimed, and every customer the jobs debit or pay is
+		// share-locked, in one round trip (replays' customers too: harmless).
+		stored, errs, statuses, err := tx.ClaimAndShareLock(ctx, business, keys, hashes, jobProfiles(jobs))
 		if err != nil {
 			return err
 		}
@@ -206,10 +208,7 @@ func (cb *combiner) run(jobs []*moneyJob, lane, lanes int) {
 		// Each kind's checks, then every entry as one set, in queue order.
 		entries := make([]*ledger.Entry, len(jobs))
 		payouts := make([]ledger.Payout, len(jobs)) // this attempt's copy of each payout
-		profiles, err := lockProfiles(ctx, tx, business, jobs, live, results)
-		if err != nil {
-			return err
-		}
+		profiles := checkSenders(business, jobs, live, results, statuses)
 		live = slices.DeleteFunc(live, func(i int) bool { return results[i].err != nil })
 		prepareTransfers(jobs, live, results, entries, profiles)
 		holdID := func() string { return ledger.EntryIDInLane(lane, lanes) }
@@ -298,13 +297,9 @@ func (cb *combiner) run(jobs []*moneyJob, lane, lanes int) {
 	}
 }
 
-// lockProfiles share-locks, in one statement, every customer the live jobs
-// debit or pay, and refuses a job whose sender is not active (the status
-// X-BU-PROFILE-ID resolved to may be up to postgres.ProfileTTL old; this one is
-// current and cannot change before commit). It returns the statuses for the
-// recipients' checks.
-func lockProfiles(ctx context.Context, tx *postgres.Tx, business string, jobs []*moneyJob, live []int,
-	results []jobResult) (recipientSet, error) {
+// jobProfiles lists the customers the jobs debit or pay, each once: the rows
+// ClaimAndShareLock share-locks.
+func jobProfiles(jobs []*moneyJob) []string {
 	seen := map[string]bool{}
 	var ids []string
 	add := func(id string) {
@@ -313,18 +308,23 @@ func lockProfiles(ctx context.Context, tx *postgres.Tx, business string, jobs []
 			ids = append(ids, id)
 		}
 	}
-	for _, i := range live {
-		if j := jobs[i]; j.kind == kindTransfer {
+	for _, j := range jobs {
+		if j.kind == kindTransfer {
 			add(j.transfer.FromProfileID)
 			add(j.transfer.ToProfileID)
 		} else {
 			add(j.payout.ProfileID)
 		}
 	}
-	st, err := tx.ShareLockCustomers(ctx, business, ids)
-	if err != nil {
-		return recipientSet{}, err
-	}
+	return ids
+}
+
+// checkSenders refuses a live job whose sender is not active, by the status its
+// row had when the batch share-locked it (the status X-BU-PROFILE-ID resolved to
+// may be up to postgres.ProfileTTL old; this one is current and cannot change
+// before commit). It returns the statuses for the recipients' checks.
+func checkSenders(business string, jobs []*moneyJob, live []int, results []jobResult,
+	st map[string]ledger.CustomerStatus) recipientSet {
 	for _, i := range live {
 		from := jobs[i].transfer.FromProfileID
 		if jobs[i].kind == kindPayout {
@@ -334,7 +334,7 @@ func lockProfiles(ctx context.Context, tx *postgres.Tx, business string, jobs []
 			results[i].err = ledger.Errorf(ledger.CodeProfileInactive, "customer %s is %s and cannot send money", from, status)
 		}
 	}
-	return recipientSet{business: business, status: st}, nil
+	return recipientSet{business: business, status: st}
 }
 
 // prepareTransfers checks the live transfer jobs' recipients (see

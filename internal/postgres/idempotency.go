@@ -52,72 +52,92 @@ const idempotencyLookupSQL = `SELECT i.key, i.request_hash, i.status_code, i.res
 		WHERE business_id = $1 AND key = k.key AND created_at > now() - $3::interval LIMIT 1) i`
 
 // ClaimIdempotencyKeys is ClaimIdempotencyKey for many keys of one business, in
-// two statements whatever their number (the combiner's batches). For
-// key i, stored[i] is the response to replay and errs[i] its refusal
-// (idempotency_key_in_use, idempotency_key_reused); both nil: the transaction
-// holds the key. The caller must not pass one key twice.
+// two statements whatever their number (the combiner's batches; ClaimAndShareLock
+// sends them in one round trip with the customers' locks). For key i, stored[i]
+// is the response to replay and errs[i] its refusal (idempotency_key_in_use,
+// idempotency_key_reused); both nil: the transaction holds the key. The caller
+// must not pass one key twice.
 func (t *Tx) ClaimIdempotencyKeys(ctx context.Context, business string, keys []string, hashes [][]byte) (stored []*StoredResponse, errs []error, err error) {
-	stored, errs = make([]*StoredResponse, len(keys)), make([]error, len(keys))
-	if len(keys) == 0 {
-		return stored, errs, nil
-	}
-	locks := make([]int64, len(keys))
-	for i, k := range keys {
-		locks[i] = advisoryKey(business, k)
-	}
-	rows, err := t.tx.Tx.QueryContext(ctx, `SELECT u.ord, pg_try_advisory_xact_lock(u.k)
-		FROM unnest($1::int8[]) WITH ORDINALITY AS u(k, ord) ORDER BY u.ord`, locks)
-	if err != nil {
-		return nil, nil, translate(err)
-	}
-	var held []string
-	for rows.Next() {
-		var ord int
-		var got bool
-		if err := rows.Scan(&ord, &got); err != nil {
-			rows.Close()
-			return nil, nil, translate(err)
+	c := newIdempotencyClaim(business, keys, hashes)
+	if len(keys) > 0 {
+		if err := t.readAll(ctx, c.reads()...); err != nil {
+			return nil, nil, err
 		}
-		if !got {
-			errs[ord-1] = IdempotencyInUse()
-			continue
-		}
-		held = append(held, keys[ord-1])
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, nil, translate(err)
+	return c.stored, c.errs, nil
+}
+
+// idempotencyClaim is the two statements of a claim and what they found.
+type idempotencyClaim struct {
+	business string
+	keys     []string
+	hashes   [][]byte
+	held     []bool
+	stored   []*StoredResponse
+	errs     []error
+}
+
+func newIdempotencyClaim(business string, keys []string, hashes [][]byte) *idempotencyClaim {
+	return &idempotencyClaim{business: business, keys: keys, hashes: hashes, held: make([]bool, len(keys)),
+		stored: make([]*StoredResponse, len(keys)), errs: make([]error, len(keys))}
+}
+
+// reads are the claim's statements, in order: try-lock every key, then look every
+// key up. The lookup is a statement of its own, after the locks: its snapshot
+// sees a response that the previous holder committed just before releasing its
+// lock. What it finds for a key the transaction could not lock is dropped.
+func (c *idempotencyClaim) reads() []queuedRead {
+	locks := make([]int64, len(c.keys))
+	for i, k := range c.keys {
+		locks[i] = advisoryKey(c.business, k)
 	}
-	if len(held) == 0 {
-		return stored, errs, nil
-	}
-	// A statement of its own, after the locks: its snapshot sees a response that
-	// the previous holder committed just before releasing its lock.
-	rows, err = t.tx.Tx.QueryContext(ctx, idempotencyLookupSQL, business, held, IdempotencyTTL.String())
-	if err != nil {
-		return nil, nil, translate(err)
-	}
-	defer rows.Close()
-	index := make(map[string]int, len(keys))
-	for i, k := range keys {
+	index := make(map[string]int, len(c.keys))
+	for i, k := range c.keys {
 		index[k] = i
 	}
-	for rows.Next() {
-		var key string
-		var hash []byte
-		var r StoredResponse
-		if err := rows.Scan(&key, &hash, &r.StatusCode, &r.Body); err != nil {
-			return nil, nil, translate(err)
-		}
-		i := index[key]
-		if !bytes.Equal(hash, hashes[i]) {
-			errs[i] = ledger.ParamErrorf(ledger.CodeIdempotencyReused, "Idempotency-Key",
-				"this Idempotency-Key was used with a different request (method, path, profile or body)")
-			continue
-		}
-		stored[i] = &r
-	}
-	return stored, errs, translate(rows.Err())
+	return []queuedRead{{
+		sql: `SELECT u.ord, pg_try_advisory_xact_lock(u.k)
+			FROM unnest($1::int8[]) WITH ORDINALITY AS u(k, ord) ORDER BY u.ord`,
+		args: []any{locks},
+		read: func(rows rowScanner) error {
+			for rows.Next() {
+				var ord int
+				var got bool
+				if err := rows.Scan(&ord, &got); err != nil {
+					return err
+				}
+				c.held[ord-1] = got
+				if !got {
+					c.errs[ord-1] = IdempotencyInUse()
+				}
+			}
+			return rows.Err()
+		},
+	}, {
+		sql:  idempotencyLookupSQL,
+		args: []any{c.business, c.keys, IdempotencyTTL.String()},
+		read: func(rows rowScanner) error {
+			for rows.Next() {
+				var key string
+				var hash []byte
+				var r StoredResponse
+				if err := rows.Scan(&key, &hash, &r.StatusCode, &r.Body); err != nil {
+					return err
+				}
+				i, ok := index[key]
+				if !ok || !c.held[i] {
+					continue
+				}
+				if !bytes.Equal(hash, c.hashes[i]) {
+					c.errs[i] = ledger.ParamErrorf(ledger.CodeIdempotencyReused, "Idempotency-Key",
+						"this Idempotency-Key was used with a different request (method, path, profile or body)")
+					continue
+				}
+				c.stored[i] = &r
+			}
+			return rows.Err()
+		},
+	}}
 }
 
 // PruneIdempotencyKeys deletes records older than the TTL, at most limit of them.

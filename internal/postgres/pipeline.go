@@ -132,3 +132,78 @@ func (t *Tx) sendQueued(ctx context.Context) error {
 	}
 	return werr
 }
+
+// queuedRead is a query and what reads its rows.
+type queuedRead struct {
+	sql  string
+	args []any
+	read func(rows rowScanner) error
+}
+
+// rowScanner is what *sql.Rows and pgx.Rows share.
+type rowScanner interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// readAll runs reads in order: in one pipelined round trip on the transaction's
+// connection (InTxAs), else one round trip each. Each statement still runs on
+// its own snapshot, after the one before it. A failure is returned as is (the
+// transaction is then aborted).
+func (t *Tx) readAll(ctx context.Context, reads ...queuedRead) error {
+	if len(reads) == 1 || t.conn == nil {
+		for _, r := range reads {
+			rows, err := t.tx.Tx.QueryContext(ctx, r.sql, r.args...)
+			if err != nil {
+				return translate(err)
+			}
+			err = r.read(rows)
+			rows.Close()
+			if err == nil {
+				err = rows.Err()
+			}
+			if err != nil {
+				return translate(err)
+			}
+		}
+		return nil
+	}
+	var rerr error
+	err := t.conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return errors.New("postgres: pipelined reads need pgx's database/sql driver")
+		}
+		b := &pgx.Batch{}
+		for _, r := range reads {
+			b.Queue(r.sql, r.args...)
+		}
+		br := c.Conn().SendBatch(ctx, b)
+		for _, r := range reads {
+			rows, err := br.Query()
+			if err == nil {
+				err = r.read(rows)
+				rows.Close()
+				if err == nil {
+					err = rows.Err()
+				}
+			}
+			if err != nil {
+				rerr = translate(err)
+				break
+			}
+		}
+		if err := br.Close(); err != nil && rerr == nil {
+			rerr = translate(err)
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, sql.ErrConnDone) {
+			return &unavailableError{err}
+		}
+		return err
+	}
+	return rerr
+}

@@ -97,21 +97,43 @@ func (t *Tx) ShareLockCustomers(ctx context.Context, business string, ids []stri
 	if len(ids) == 0 {
 		return out, nil
 	}
+	return out, t.readAll(ctx, shareLockCustomersRead(business, ids, out))
+}
+
+// ClaimAndShareLock is ClaimIdempotencyKeys and ShareLockCustomers in one round
+// trip when the transaction has its own connection (InTxAs): the statements are
+// independent, so the combiner sends them together.
+func (t *Tx) ClaimAndShareLock(ctx context.Context, business string, keys []string, hashes [][]byte, customers []string) (
+	stored []*StoredResponse, errs []error, statuses map[string]ledger.CustomerStatus, err error) {
+	c := newIdempotencyClaim(business, keys, hashes)
+	statuses = make(map[string]ledger.CustomerStatus, len(customers))
+	var reads []queuedRead
+	if len(keys) > 0 {
+		reads = c.reads()
+	}
+	if len(customers) > 0 {
+		reads = append(reads, shareLockCustomersRead(business, customers, statuses))
+	}
+	if err := t.readAll(ctx, reads...); err != nil {
+		return nil, nil, nil, err
+	}
+	return c.stored, c.errs, statuses, nil
+}
+
+func shareLockCustomersRead(business string, ids []string, out map[string]ledger.CustomerStatus) queuedRead {
 	sorted := slices.Clone(ids)
 	slices.Sort(sorted)
-	rows, err := t.tx.Tx.QueryContext(ctx, shareLockCustomersSQL, business, slices.Compact(sorted))
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, status string
-		if err := rows.Scan(&id, &status); err != nil {
-			return nil, translate(err)
-		}
-		out[id] = ledger.CustomerStatus(status)
-	}
-	return out, translate(rows.Err())
+	return queuedRead{sql: shareLockCustomersSQL, args: []any{business, slices.Compact(sorted)},
+		read: func(rows rowScanner) error {
+			for rows.Next() {
+				var id, status string
+				if err := rows.Scan(&id, &status); err != nil {
+					return err
+				}
+				out[id] = ledger.CustomerStatus(status)
+			}
+			return rows.Err()
+		}}
 }
 
 // insertTransfers writes transfer rows with one constant statement over arrays, so
