@@ -88,39 +88,50 @@ func (t *Tx) sendQueued(ctx context.Context) error {
 		}
 		return nil
 	}
-	// Raw holds the connection's lock for the callback; the open sql.Tx takes it
-	// only while one of its own calls runs, so none can interleave.
-	var werr error
-	err := t.conn.Raw(func(dc any) error {
-		c, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return errors.New("postgres: pipelined writes need pgx's database/sql driver")
-		}
-		b := &pgx.Batch{}
+	return t.pipelined(ctx, func(b *pgx.Batch) {
 		for _, w := range q {
 			b.Queue(w.sql, w.args...)
 		}
-		br := c.Conn().SendBatch(ctx, b)
+	}, func(br pgx.BatchResults) error {
 		for _, w := range q {
 			if w.rows == nil {
-				_, err := br.Exec()
-				werr = writeError(w, err)
-			} else {
-				var n int64
-				if err := br.QueryRow().Scan(&n); err != nil {
-					werr = writeError(w, err)
-				} else {
-					werr = w.rows(n)
+				if _, err := br.Exec(); err != nil {
+					return writeError(w, err)
 				}
+				continue
 			}
-			if werr != nil {
-				break
+			var n int64
+			if err := br.QueryRow().Scan(&n); err != nil {
+				return writeError(w, err)
+			}
+			if err := w.rows(n); err != nil {
+				return err
 			}
 		}
-		// Close reads what is left of the pipeline (the results PostgreSQL skipped
-		// after a failure): the connection is ready for the rollback.
-		if err := br.Close(); err != nil && werr == nil {
-			werr = translate(err)
+		return nil
+	})
+}
+
+// pipelined sends the statements queue adds in one round trip (pgx's batch: the
+// extended protocol's pipeline, one Sync) on the transaction's connection and
+// gives the results, in order, to read. Raw holds the connection's lock for the
+// callback; the open sql.Tx takes it only while one of its own calls runs, so
+// none can interleave. After read, Close reads what is left of the pipeline (the
+// results PostgreSQL skipped after a failure): the connection is then ready for
+// the rollback.
+func (t *Tx) pipelined(ctx context.Context, queue func(*pgx.Batch), read func(pgx.BatchResults) error) error {
+	var rerr error
+	err := t.conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return errors.New("postgres: pipelining needs pgx's database/sql driver")
+		}
+		b := &pgx.Batch{}
+		queue(b)
+		br := c.Conn().SendBatch(ctx, b)
+		rerr = read(br)
+		if err := br.Close(); err != nil && rerr == nil {
+			rerr = translate(err)
 		}
 		return nil
 	})
@@ -130,7 +141,7 @@ func (t *Tx) sendQueued(ctx context.Context) error {
 		}
 		return err
 	}
-	return werr
+	return rerr
 }
 
 // queuedRead is a query and what reads its rows.
@@ -155,55 +166,36 @@ func (t *Tx) readAll(ctx context.Context, reads ...queuedRead) error {
 	if len(reads) == 1 || t.conn == nil {
 		for _, r := range reads {
 			rows, err := t.tx.Tx.QueryContext(ctx, r.sql, r.args...)
-			if err != nil {
-				return translate(err)
-			}
-			err = r.read(rows)
-			rows.Close()
-			if err == nil {
-				err = rows.Err()
-			}
-			if err != nil {
-				return translate(err)
+			if err := r.consume(rows, func() { rows.Close() }, err); err != nil {
+				return err
 			}
 		}
 		return nil
 	}
-	var rerr error
-	err := t.conn.Raw(func(dc any) error {
-		c, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return errors.New("postgres: pipelined reads need pgx's database/sql driver")
-		}
-		b := &pgx.Batch{}
+	return t.pipelined(ctx, func(b *pgx.Batch) {
 		for _, r := range reads {
 			b.Queue(r.sql, r.args...)
 		}
-		br := c.Conn().SendBatch(ctx, b)
+	}, func(br pgx.BatchResults) error {
 		for _, r := range reads {
 			rows, err := br.Query()
-			if err == nil {
-				err = r.read(rows)
-				rows.Close()
-				if err == nil {
-					err = rows.Err()
-				}
+			if err := r.consume(rows, func() { rows.Close() }, err); err != nil {
+				return err
 			}
-			if err != nil {
-				rerr = translate(err)
-				break
-			}
-		}
-		if err := br.Close(); err != nil && rerr == nil {
-			rerr = translate(err)
 		}
 		return nil
 	})
-	if err != nil {
-		if errors.Is(err, sql.ErrConnDone) {
-			return &unavailableError{err}
+}
+
+// consume gives r's reader the rows of its query (which returned err), then
+// closes them.
+func (r queuedRead) consume(rows rowScanner, closeRows func(), err error) error {
+	if err == nil {
+		err = r.read(rows)
+		closeRows()
+		if err == nil {
+			err = rows.Err()
 		}
-		return err
 	}
-	return rerr
+	return translate(err)
 }
