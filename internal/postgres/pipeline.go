@@ -10,14 +10,17 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// Pipelined writes: a transaction that only writes after a point (the API's
-// combiner: once RecordMany has decided, the rest is the ledger write, transfer
-// and payout rows, events, audit entries and idempotency records) sends those
-// statements together in one round trip at flush, with pgx's batch (the
-// extended protocol's pipeline: every statement, one Sync), instead of one round
-// trip each. Each round trip is a wait on the other side: PostgreSQL idles "in
-// transaction" holding the batch's row locks while the server's goroutine is
-// scheduled, and the next batch waits for those locks.
+// Pipelining: statements that do not need each other's results go to PostgreSQL
+// together, in one round trip, with pgx's batch (the extended protocol's
+// pipeline: every statement, one Sync) on the transaction's own connection,
+// instead of one round trip each. Each round trip is a wait on the other side:
+// PostgreSQL idles "in transaction" holding the batch's row locks while the
+// server's goroutine is scheduled, and the next batch waits for those locks.
+// Writes: a transaction that only writes after a point (the API's combiner: once
+// RecordMany has decided, the rest is the ledger write, transfer and payout rows,
+// events, audit entries and idempotency records) queues them for flush. Reads:
+// readAll runs independent queries together (the combiner's idempotency claims
+// and customer share locks, ClaimAndShareLock).
 
 // queuedWrite is one statement held for flush. rows, when set, receives the
 // single integer its one row returns (a count to check); otherwise it is
@@ -30,12 +33,11 @@ type queuedWrite struct {
 }
 
 // PipelineWrites makes the transaction's later ledger writes (RecordMany's
-// write statement) and transfer rows wait for flush, which sends them with the
-// events, audit entries and idempotency records in one round trip, in the order
-// they were made. The caller must not read what they write before commit (its
-// reads would not see them). A statement that needs every earlier write done
-// first (SavePayouts, whose rows are built by bun) sends the queue before it
-// runs. Without a connection of its own (InTx) writes run at once.
+// write statement), transfer rows and payout rows wait for flush, which sends
+// them with the events, audit entries and idempotency records in one round trip,
+// in the order they were made. The caller must not read what they write before
+// commit (its reads would not see them). Without a connection of its own (InTx)
+// writes run at once.
 func (t *Tx) PipelineWrites() { t.pipeline = t.conn != nil }
 
 // write runs w now, or queues it when the transaction pipelines its writes.
