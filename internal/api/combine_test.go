@@ -37,6 +37,15 @@ func transferJobs(t *testing.T, srv *Server, business string) func(from, to, amo
 	}
 }
 
+// payoutJob turns a job made by transferJobs (from, "", amount) into a USD bank
+// payout to address.
+func payoutJob(j *moneyJob, address string) *moneyJob {
+	j.payout = ledger.Payout{ID: ledger.NewID(ledger.PrefixPayout), Business: j.business, ProfileID: j.customer, Currency: "USD",
+		Network: "bank", Amount: j.transfer.Amount, Address: address, Metadata: map[string]string{}}
+	j.kind, j.transfer, j.scale = kindPayout, ledger.Transfer{}, 2
+	return j
+}
+
 // TestCombinerBatchKeepsEachOutcome runs one batch of the group-commit combiner
 // directly, so the jobs certainly share a transaction: a good transfer, one that
 // overdraws, one to an unknown recipient, one to a closed-looking id, two with
@@ -114,14 +123,7 @@ func TestCombinerBatchKeepsEachOutcome(t *testing.T) {
 		t.Fatal(err)
 	}
 	pgtest.Fund(t, c.business.ID, a, "USD", "5")
-	payout := func(amount, address string) *moneyJob {
-		j := job(a, "", amount, "")
-		j.kind, j.transfer = kindPayout, ledger.Transfer{}
-		j.payout = ledger.Payout{ID: ledger.NewID(ledger.PrefixPayout), Business: c.business.ID, ProfileID: a, Currency: "USD",
-			Network: "bank", Amount: decimal.RequireFromString(amount), Address: address, Metadata: map[string]string{}}
-		j.scale = 2
-		return j
-	}
+	payout := func(amount, address string) *moneyJob { return payoutJob(job(a, "", amount, ""), address) }
 	jobs = []*moneyJob{payout("2", "0123456789"), job(a, b, "2", ""), payout("1", risky), payout("1", "0123456789")}
 	srv.combiner.run(jobs, 0, 1)
 	wantCode = []ledger.Code{"", "", ledger.CodeHighRiskAddress, ledger.CodeInsufficientFunds}
@@ -167,12 +169,7 @@ func TestCombinerPayoutsKeepToTheirLane(t *testing.T) {
 	for lane := range 2 {
 		var jobs []*moneyJob
 		for range 12 {
-			j := job(a, "", "0.10", "")
-			j.kind, j.transfer = kindPayout, ledger.Transfer{}
-			j.payout = ledger.Payout{ID: ledger.NewID(ledger.PrefixPayout), Business: c.business.ID, ProfileID: a, Currency: "USD",
-				Network: "bank", Amount: decimal.RequireFromString("0.10"), Address: "0123456789", Metadata: map[string]string{}}
-			j.scale = 2
-			jobs = append(jobs, j)
+			jobs = append(jobs, payoutJob(job(a, "", "0.10", ""), "0123456789"))
 		}
 		srv.combiner.run(jobs, lane, 2)
 		for i, j := range jobs {
