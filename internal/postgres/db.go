@@ -155,13 +155,13 @@ func MigrationFiles() ([]string, error) {
 	return fs.Glob(migrations.FS, "*.up.sql")
 }
 
-// inTx runs fn in one READ COMMITTED transaction, retrying a bounded number of times
-// when PostgreSQL aborts it for a deadlock or serialization failure.
 // txRunner is *bun.DB or bun.Conn.
 type txRunner interface {
 	RunInTx(ctx context.Context, opts *sql.TxOptions, fn func(ctx context.Context, tx bun.Tx) error) error
 }
 
+// inTx runs fn in one READ COMMITTED transaction, retrying a bounded number of times
+// when PostgreSQL aborts it for a deadlock or serialization failure.
 func inTx(ctx context.Context, db txRunner, fn func(ctx context.Context, tx bun.Tx) error) error {
 	var err error
 	for attempt := 0; attempt <= retryCountMax; attempt++ {
