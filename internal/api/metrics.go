@@ -101,6 +101,11 @@ func (s *Server) serveMetrics(c *fiber.Ctx) error {
 	out := s.metrics.render() + fmt.Sprintf("# HELP tally_group_commit_batches_total Transactions the group-commit combiner ran.\n"+
 		"# TYPE tally_group_commit_batches_total counter\ntally_group_commit_batches_total %d\n"+
 		"# HELP tally_group_commit_jobs_total Transfer and payout requests those transactions carried.\n"+
-		"# TYPE tally_group_commit_jobs_total counter\ntally_group_commit_jobs_total %d\n", cb.batches.Load(), cb.booked.Load())
+		"# TYPE tally_group_commit_jobs_total counter\ntally_group_commit_jobs_total %d\n"+
+		"# HELP tally_balance_read_batches_total Statements the balance read combiner ran.\n"+
+		"# TYPE tally_balance_read_batches_total counter\ntally_balance_read_batches_total %d\n"+
+		"# HELP tally_balance_reads_total GET /v1/balances reads those statements carried.\n"+
+		"# TYPE tally_balance_reads_total counter\ntally_balance_reads_total %d\n",
+		cb.batches.Load(), cb.booked.Load(), s.reads.batches.Load(), s.reads.reads.Load())
 	return c.SendString(out)
 }

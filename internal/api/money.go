@@ -108,7 +108,7 @@ func (s *Server) listBalances(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	bs, err := s.store.ProfileBalances(ctx, sc.Business.ID, sc.ProfileID())
+	bs, err := s.reads.balances(sc.Business.ID, sc.ProfileID())
 	if err != nil {
 		return err
 	}

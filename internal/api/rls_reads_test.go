@@ -112,6 +112,10 @@ var rlsReadProbes = map[string]readProbe{
 	"ProfileBalances": func(ctx context.Context, st *postgres.Store, b string, f isoFixture) (bool, error) {
 		return found(st.ProfileBalances(ctx, b, f.cusA))
 	},
+	"ProfileBalancesMany": func(ctx context.Context, st *postgres.Store, b string, f isoFixture) (bool, error) {
+		m, err := st.ProfileBalancesMany(ctx, b, []string{f.cusA})
+		return len(m) > 0, err
+	},
 	"AccountBalance": func(ctx context.Context, st *postgres.Store, b string, f isoFixture) (bool, error) {
 		bal, err := st.AccountBalance(ctx, b, ledger.Account{Owner: f.cusA, Purpose: ledger.PurposeMain, Currency: "USD"})
 		return !bal.IsZero(), err

@@ -35,7 +35,8 @@ type Server struct {
 	addresses AddressProvider
 	testURL   string // set by tests that serve on a loopback port
 	creds     credentials
-	combiner  *combiner // books POST /v1/transfers and /v1/payouts (combine.go)
+	combiner  *combiner     // books POST /v1/transfers and /v1/payouts (combine.go)
+	reads     *readCombiner // reads GET /v1/balances (readcombine.go)
 }
 
 // Options are the parts of a Server that cmd wires in.
@@ -50,7 +51,7 @@ type Options struct {
 // New builds the Fiber app with every route.
 func New(o Options) *Server {
 	s := &Server{cfg: o.Config, store: o.Store, log: o.Logger, spec: o.Spec, version: o.Version, metrics: newMetrics()}
-	s.combiner = newCombiner(s)
+	s.combiner, s.reads = newCombiner(s), newReadCombiner(s)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "tally",
 		BodyLimit:             bodyLimitBytes,

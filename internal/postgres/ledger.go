@@ -340,6 +340,36 @@ func (s *Store) ProfileBalances(ctx context.Context, business, owner string) ([]
 	})
 }
 
+// ProfileBalancesMany is ProfileBalances for several profiles of one business in
+// one statement (the balance reads of concurrent requests, gathered by the API's
+// read combiner). Each profile's list is ordered by currency; a profile with no
+// balances has no key.
+func (s *Store) ProfileBalancesMany(ctx context.Context, business string, owners []string) (map[string][]CurrencyBalance, error) {
+	return readAs(ctx, s, business, func(s *Store) (map[string][]CurrencyBalance, error) {
+		// One primary-key range scan per owner (the lateral subquery), whatever
+		// the table's statistics say about the business.
+		rows, err := s.raw.QueryContext(ctx, `SELECT o.owner, b.currency, b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending
+			FROM unnest($2::text[]) AS o(owner)
+			CROSS JOIN LATERAL (SELECT currency, debits_posted, credits_posted, debits_pending, credits_pending
+				FROM ledger_balances WHERE business_id = $1 AND owner_id = o.owner AND purpose = 'main') b
+			ORDER BY o.owner, b.currency`, business, owners)
+		if err != nil {
+			return nil, translate(err)
+		}
+		defer rows.Close()
+		out := make(map[string][]CurrencyBalance, len(owners))
+		for rows.Next() {
+			var owner string
+			var b CurrencyBalance
+			if err := rows.Scan(&owner, &b.Currency, &b.DebitsPosted, &b.CreditsPosted, &b.DebitsPending, &b.CreditsPending); err != nil {
+				return nil, translate(err)
+			}
+			out[owner] = append(out[owner], b)
+		}
+		return out, translate(rows.Err())
+	})
+}
+
 // ProfileBalances reads balances inside the transaction.
 func (t *Tx) ProfileBalances(ctx context.Context, business, owner string) ([]CurrencyBalance, error) {
 	return profileBalances(ctx, t.tx.Tx, business, owner)
