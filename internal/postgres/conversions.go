@@ -141,7 +141,7 @@ func (s *Store) FindConversion(ctx context.Context, business, profile, id string
 func (s *Store) ListConversions(ctx context.Context, business, profile string, p ledger.Page) ([]ledger.Conversion, error) {
 	return readAs(ctx, s, business, func(s *Store) ([]ledger.Conversion, error) {
 		var rows []conversionRow
-		err := keyset(s.q.NewSelect().Model(&rows).Where("business_id = ? AND profile_id = ?", business, profile), p).Scan(ctx)
+		err := scanOnce(ctx, s.raw, s.db, keyset(s.q.NewSelect().Model(&rows).Where("business_id = ? AND profile_id = ?", business, profile), p), &rows)
 		out := make([]ledger.Conversion, len(rows))
 		for i, r := range rows {
 			out[i] = r.domain()

@@ -302,8 +302,8 @@ func (s *Store) FindCustomers(ctx context.Context, business string, f ledger.Cus
 	}
 	return readAs(ctx, s, confined, func(s *Store) ([]ledger.Customer, error) {
 		var rows []customerRow
-		if err := customerQuery(s.q, business, f, page, &rows).Scan(ctx); err != nil {
-			return nil, translate(err)
+		if err := scanOnce(ctx, s.raw, s.db, customerQuery(s.q, business, f, page, &rows), &rows); err != nil {
+			return nil, err
 		}
 		out := make([]ledger.Customer, len(rows))
 		for i, r := range rows {

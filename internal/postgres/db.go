@@ -40,6 +40,21 @@ const retryCountMax = 3
 // statement_cache_capacity in DATABASE_URL still wins.
 const statementCacheCapacity = 32
 
+// scanOnce runs a query bun built — bun writes every value into the SQL text —
+// in one round trip, and scans its rows into dst. Through database/sql, pgx would
+// prepare the text first (a round trip of its own) and cache a statement that is
+// never run again, evicting, and later deallocating, one that might be.
+// pgx.QueryExecModeExec sends it unnamed with the extended protocol instead, which
+// also keeps the one-statement-per-query rule of that protocol.
+func scanOnce(ctx context.Context, raw rawDB, db *bun.DB, q *bun.SelectQuery, dst any) error {
+	rows, err := raw.QueryContext(ctx, q.String(), pgx.QueryExecModeExec)
+	if err != nil {
+		return translate(err)
+	}
+	defer rows.Close()
+	return translate(db.ScanRows(ctx, rows, dst))
+}
+
 // Options tune the connection pool.
 type Options struct {
 	PoolSize         int

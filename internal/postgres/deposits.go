@@ -213,7 +213,7 @@ func (s *Store) FindDeposit(ctx context.Context, business, profile, id string) (
 func (s *Store) ListDeposits(ctx context.Context, business, profile string, p ledger.Page) ([]ledger.Deposit, error) {
 	return readAs(ctx, s, business, func(s *Store) ([]ledger.Deposit, error) {
 		var rows []depositRow
-		err := keyset(s.q.NewSelect().Model(&rows).Where("business_id = ? AND profile_id = ?", business, profile), p).Scan(ctx)
+		err := scanOnce(ctx, s.raw, s.db, keyset(s.q.NewSelect().Model(&rows).Where("business_id = ? AND profile_id = ?", business, profile), p), &rows)
 		out := make([]ledger.Deposit, len(rows))
 		for i, r := range rows {
 			out[i] = r.domain()

@@ -57,7 +57,7 @@ func (t *Tx) CreateDepositAddress(ctx context.Context, a ledger.DepositAddress) 
 func (s *Store) ListDepositAddresses(ctx context.Context, business, profile string, p ledger.Page) ([]ledger.DepositAddress, error) {
 	return readAs(ctx, s, business, func(s *Store) ([]ledger.DepositAddress, error) {
 		var rows []depositAddressRow
-		err := keyset(s.q.NewSelect().Model(&rows).Where("business_id = ? AND profile_id = ?", business, profile), p).Scan(ctx)
+		err := scanOnce(ctx, s.raw, s.db, keyset(s.q.NewSelect().Model(&rows).Where("business_id = ? AND profile_id = ?", business, profile), p), &rows)
 		out := make([]ledger.DepositAddress, len(rows))
 		for i, r := range rows {
 			out[i] = r.domain()

@@ -219,7 +219,7 @@ func (s *Store) ListPayouts(ctx context.Context, business, profile, status strin
 		if status != "" {
 			q = q.Where("status = ?", status)
 		}
-		err := keyset(q, p).Scan(ctx)
+		err := scanOnce(ctx, s.raw, s.db, keyset(q, p), &rows)
 		out := make([]ledger.Payout, len(rows))
 		for i, r := range rows {
 			out[i] = r.domain()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tallyhq/tally/internal/pgtest"
 	"github.com/tallyhq/tally/internal/postgres"
+	"github.com/tallyhq/tally/ledger"
 )
 
 // TestOpenBoundsStatementCache checks that Open keeps pgx's per-connection
@@ -56,5 +57,35 @@ func TestOpenBoundsStatementCache(t *testing.T) {
 		}
 		conn.Close()
 		db.Close()
+	}
+}
+
+// TestCustomerListsPrepareNothing: a customer list or search (bun writes its
+// values into the SQL text, so every text is new) runs unprepared in one round
+// trip; it neither prepares a statement nor churns pgx's statement cache.
+func TestCustomerListsPrepareNothing(t *testing.T) {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pgtest.URL(t), postgres.Options{PoolSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	st := postgres.New(db)
+	b, _ := pgtest.Business(t, ledger.ModeSandbox)
+	prepared := func() int {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_prepared_statements`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := prepared()
+	for i, f := range []ledger.CustomerFilter{{}, {Query: "ada"}, {Query: "user123@"}, {Query: "nobody"}, {Status: ledger.CustomerActive}} {
+		if _, err := st.FindCustomers(ctx, b.ID, f, ledger.Page{Limit: 20 + i}); err != nil {
+			t.Fatalf("FindCustomers(%+v): %v", f, err)
+		}
+	}
+	if after := prepared(); after != before {
+		t.Fatalf("prepared statements on the connection: %d before five customer lists, %d after", before, after)
 	}
 }

@@ -178,7 +178,7 @@ func (s *Store) ListTransfers(ctx context.Context, business, profile string, p l
 		var rows []transferRow
 		q := s.q.NewSelect().Model(&rows).Where("business_id = ?", business).
 			Where("(from_profile_id = ? OR to_profile_id = ?)", profile, profile)
-		err := keyset(q, p).Scan(ctx)
+		err := scanOnce(ctx, s.raw, s.db, keyset(q, p), &rows)
 		out := make([]ledger.Transfer, len(rows))
 		for i, r := range rows {
 			out[i] = r.domain()

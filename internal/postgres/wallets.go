@@ -60,8 +60,8 @@ func (s *Store) FindWallets(ctx context.Context, business, customer string, page
 		if c := page.After; c != nil {
 			q = q.Where("(created_at, id) < (?, ?)", c.CreatedAt, c.ID)
 		}
-		if err := q.OrderExpr("created_at DESC, id DESC").Limit(int64(page.Limit + 1)).Scan(ctx); err != nil {
-			return nil, translate(err)
+		if err := scanOnce(ctx, s.raw, s.db, q.OrderExpr("created_at DESC, id DESC").Limit(int64(page.Limit+1)), &rows); err != nil {
+			return nil, err
 		}
 		out := make([]ledger.Wallet, len(rows))
 		for i, r := range rows {

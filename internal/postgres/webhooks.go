@@ -103,8 +103,8 @@ func (s *Store) FindWebhookEndpoints(ctx context.Context, business string, page 
 		if a := page.After; a != nil {
 			q = q.Where("(created_at, id) < (?, ?)", a.CreatedAt, a.ID)
 		}
-		if err := q.OrderExpr("created_at DESC, id DESC").Limit(int64(page.Limit) + 1).Scan(ctx); err != nil {
-			return nil, translate(err)
+		if err := scanOnce(ctx, s.raw, s.db, q.OrderExpr("created_at DESC, id DESC").Limit(int64(page.Limit)+1), &rows); err != nil {
+			return nil, err
 		}
 		out := make([]WebhookEndpoint, len(rows))
 		for i, r := range rows {
@@ -180,8 +180,8 @@ func (s *Store) FindEvents(ctx context.Context, business string, f EventFilter, 
 		if a := page.After; a != nil {
 			q = q.Where("(created_at, id) < (?, ?)", a.CreatedAt, a.ID)
 		}
-		if err := q.OrderExpr("created_at DESC, id DESC").Limit(int64(page.Limit) + 1).Scan(ctx); err != nil {
-			return nil, translate(err)
+		if err := scanOnce(ctx, s.raw, s.db, q.OrderExpr("created_at DESC, id DESC").Limit(int64(page.Limit)+1), &rows); err != nil {
+			return nil, err
 		}
 		out := make([]Event, len(rows))
 		for i, r := range rows {
