@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
 
 	"github.com/tallyhq/tally/ledger"
 )
@@ -228,6 +229,22 @@ const customerSearchExpr = `lower(coalesce(email, '') || ' ' || coalesce(first_n
 // tally_grams(email, 5) the query repeats exactly).
 const emailLocalMin = 4
 
+// Grams returns the distinct substrings of n characters of s, as the SQL
+// function tally_grams(s, n) of migration 20261122001500 does (in another order,
+// which containment ignores).
+func Grams(s string, n int) []string {
+	r := []rune(s)
+	seen := map[string]bool{}
+	out := []string{}
+	for i := 0; i+n <= len(r); i++ {
+		if g := string(r[i : i+n]); !seen[g] {
+			seen[g] = true
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
 // likeEscaper makes user input literal inside a LIKE pattern (backslash is the
 // default escape character).
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
@@ -254,7 +271,17 @@ func customerQuery(db bun.IDB, business string, f ledger.CustomerFilter, page le
 			// 20261122001500). A fragment without one ("@gmail.com") matches a
 			// large share of the customers; the planner then walks the newest-first
 			// index instead, which its estimate for the grams would hide.
-			q = q.Where("tally_grams(email, 5) @> tally_grams(?, 5)", strings.ToLower(f.Query))
+			//
+			// The grams come from Go (Grams: tally_grams's twin), so the planner
+			// does not run the SQL function while planning every search. LIKE then
+			// only rechecks, on an expression no index has: every trigram of the
+			// fragment lies inside one of its 5-grams, so the trigram index cannot
+			// narrow what the grams found, yet the planner would read it too
+			// (BitmapAnd) and cost it on every search — planning and execution
+			// measured about halved without it at a million customers.
+			q = q.Where("tally_grams(email, 5) @> ?::text[]", pgdialect.Array(Grams(strings.ToLower(f.Query), 5)))
+			q = q.Where("(email || '') LIKE ?", SearchPattern(f.Query))
+			break
 		}
 		q = q.Where("email LIKE ?", SearchPattern(f.Query))
 	case f.Query != "":
