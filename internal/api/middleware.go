@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -89,12 +91,16 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 		route = "unmatched"
 	}
 	s.metrics.observe(c.Method(), route, status, elapsed)
-	attrs := []any{"request_id", requestID(c), "method", c.Method(), "path", c.Path(), "route", route,
-		"status", status, "duration_ms", float64(elapsed.Microseconds()) / 1000}
-	if p, ok := c.Locals(keyPrincipal).(*principal); ok {
-		attrs = append(attrs, "business_id", p.business.ID, "key_id", p.keyID)
+	if !s.log.Enabled(context.Background(), slog.LevelInfo) {
+		return nil
 	}
-	s.log.Info("request", attrs...)
+	attrs := make([]slog.Attr, 0, 8)
+	attrs = append(attrs, slog.String("request_id", requestID(c)), slog.String("method", c.Method()), slog.String("path", c.Path()),
+		slog.String("route", route), slog.Int("status", status), slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
+	if p, ok := c.Locals(keyPrincipal).(*principal); ok {
+		attrs = append(attrs, slog.String("business_id", p.business.ID), slog.String("key_id", p.keyID))
+	}
+	s.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 	return nil
 }
 
@@ -210,14 +216,18 @@ func (s *Server) resolveProfile(c *fiber.Ctx) error {
 		scope.Customer = &cust
 	case raw == "" || raw == p.business.ID:
 	case strings.HasPrefix(raw, ledger.PrefixCustomer):
-		ctx, cancel := s.requestContext(c)
-		defer cancel()
-		cust, err := s.store.ProfileCustomer(ctx, p.business.ID, raw)
-		if ledger.ErrorCode(err) == ledger.CodeNotFound {
-			return profileNotFound(raw)
-		}
-		if err != nil {
-			return err
+		cust, ok := s.store.CachedProfileCustomer(p.business.ID, raw) // most requests: no deadline needed
+		if !ok {
+			ctx, cancel := s.requestContext(c)
+			defer cancel()
+			var err error
+			cust, err = s.store.ProfileCustomer(ctx, p.business.ID, raw)
+			if ledger.ErrorCode(err) == ledger.CodeNotFound {
+				return profileNotFound(raw)
+			}
+			if err != nil {
+				return err
+			}
 		}
 		scope.Customer = &cust
 	default:

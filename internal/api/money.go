@@ -49,6 +49,17 @@ func (s *Server) currencies(ctx context.Context) (ledger.Currencies, error) {
 	return s.store.Currencies(ctx)
 }
 
+// currenciesOf is currencies for a handler that needs no deadline otherwise:
+// the request's deadline is made only when the cache must be reloaded.
+func (s *Server) currenciesOf(c *fiber.Ctx) (ledger.Currencies, error) {
+	if cs, ok := s.store.CachedCurrencies(); ok {
+		return cs, nil
+	}
+	ctx, cancel := s.requestContext(c)
+	defer cancel()
+	return s.currencies(ctx)
+}
+
 type networkDTO struct {
 	Network       string `json:"network"`
 	Confirmations int    `json:"confirmations"`
@@ -102,9 +113,7 @@ func (s *Server) listBalances(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := s.requestContext(c)
-	defer cancel()
-	cs, err := s.currencies(ctx)
+	cs, err := s.currenciesOf(c)
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,9 @@ var rlsExempt = map[string]string{
 	"Verify":            "operator CLI (tally verify) checks invariants across every business",
 	"CustomerSearchSQL": "renders SQL for EXPLAIN; runs no query",
 	"AsBusiness":        "the confinement itself",
-	"InTxAs":            "the confinement of write transactions (ActAs; internal/postgres/rls_test.go)",
+	"CachedProfileCustomer": "no query: the in-process cache, keyed by business, of what ProfileCustomer read " +
+		"(probed above) for that business",
+	"InTxAs": "the confinement of write transactions (ActAs; internal/postgres/rls_test.go)",
 }
 
 func page() ledger.Page { return ledger.Page{Limit: 50} }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -15,26 +16,42 @@ import (
 const currencyCacheTTL = 10 * time.Second
 
 type currencyCache struct {
-	mu     sync.Mutex
-	loaded time.Time
+	mu    sync.Mutex // one reload at a time
+	fresh atomic.Pointer[cachedCurrencies]
+}
+
+type cachedCurrencies struct {
 	cs     ledger.Currencies
+	loaded time.Time
 }
 
 var currencies currencyCache
 
 // Currencies returns the registry, cached for a few seconds.
 func (s *Store) Currencies(ctx context.Context) (ledger.Currencies, error) {
+	if cs, ok := s.CachedCurrencies(); ok {
+		return cs, nil
+	}
 	currencies.mu.Lock()
 	defer currencies.mu.Unlock()
-	if currencies.cs != nil && time.Since(currencies.loaded) < currencyCacheTTL {
-		return currencies.cs, nil
+	if cs, ok := s.CachedCurrencies(); ok {
+		return cs, nil
 	}
 	cs, err := s.loadCurrencies(ctx)
 	if err != nil {
 		return nil, err
 	}
-	currencies.cs, currencies.loaded = cs, time.Now()
+	currencies.fresh.Store(&cachedCurrencies{cs: cs, loaded: time.Now()})
 	return cs, nil
+}
+
+// CachedCurrencies returns the registry if the cache holds a fresh one: no lock,
+// no database, so a request needs no deadline for it.
+func (s *Store) CachedCurrencies() (ledger.Currencies, bool) {
+	if c := currencies.fresh.Load(); c != nil && time.Since(c.loaded) < currencyCacheTTL {
+		return c.cs, true
+	}
+	return nil, false
 }
 
 func (s *Store) loadCurrencies(ctx context.Context) (ledger.Currencies, error) {
@@ -74,8 +91,8 @@ func (s *Store) SetTravelRuleThreshold(ctx context.Context, code string, thresho
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ledger.Errorf(ledger.CodeCurrencyUnsupported, "currency %q is not supported", code)
 	}
-	currencies.mu.Lock()
-	currencies.cs = nil
+	currencies.mu.Lock() // after any reload in flight, which read the old registry
+	currencies.fresh.Store(nil)
 	currencies.mu.Unlock()
 	return nil
 }

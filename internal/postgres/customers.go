@@ -121,13 +121,27 @@ func (s *Store) ProfileCustomer(ctx context.Context, business, id string) (ledge
 		}
 		s.profiles.put(k, c, gen, t)
 	}
-	// The cached value is shared: hand out a copy of what a caller could change.
+	return ownCopy(c), nil
+}
+
+// CachedProfileCustomer is ProfileCustomer's answer when the cache has one: no
+// database, so the caller needs no deadline for it.
+func (s *Store) CachedProfileCustomer(business, id string) (ledger.Customer, bool) {
+	c, ok, _ := s.profiles.get(profileKey{business, id}, time.Now())
+	if !ok {
+		return c, false
+	}
+	return ownCopy(c), true
+}
+
+// ownCopy copies what a caller could change of a cached customer, which is shared.
+func ownCopy(c ledger.Customer) ledger.Customer {
 	c.Metadata = maps.Clone(c.Metadata)
 	if c.Address != nil {
 		a := *c.Address
 		c.Address = &a
 	}
-	return c, nil
+	return c
 }
 
 // FindCustomer reads a customer inside the transaction; forUpdate locks its row.
