@@ -131,9 +131,13 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	if !ok || bearer == "" {
 		return ledger.Errorf(ledger.CodeUnauthenticated, "missing credential: send Authorization: Bearer <secret key or customer token>")
 	}
+	var p *principal
+	if cred, ok := s.store.CachedCredential(bearer); ok { // most requests: no deadline needed
+		p = &principal{business: cred.Business, keyID: cred.Key.ID, keyMode: cred.Key.Mode}
+		return s.authenticated(c, p)
+	}
 	ctx, cancel := s.requestContext(c)
 	defer cancel()
-	var p *principal
 	switch {
 	case strings.HasPrefix(bearer, "sk_test_") || strings.HasPrefix(bearer, "sk_live_"):
 		cred, err := s.store.Authenticate(ctx, bearer)
@@ -155,6 +159,11 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		return ledger.Errorf(ledger.CodeUnauthenticated, "invalid or revoked API key")
 	}
 	cancel()
+	return s.authenticated(c, p)
+}
+
+// authenticated continues a request whose credential resolved to p.
+func (s *Server) authenticated(c *fiber.Ctx, p *principal) error {
 	c.Locals(keyPrincipal, p)
 	if err := s.rateLimit(c, p); err != nil {
 		return err
