@@ -144,7 +144,7 @@ func (c *Customer) Patch(p CustomerPatch, now time.Time) (bool, error) {
 	if p.Email != nil && strings.TrimSpace(*p.Email) == "" {
 		errs.Add(CodeValidation, "email", "email cannot be removed")
 	}
-	next := c.clone()
+	next := c.Clone()
 	next.apply(p, &errs, false)
 	if err := errs.Err(); err != nil {
 		return false, err
@@ -158,8 +158,8 @@ func (c *Customer) Patch(p CustomerPatch, now time.Time) (bool, error) {
 	return true, nil
 }
 
-// clone returns a copy of c that shares no map or pointer with it.
-func (c Customer) clone() Customer {
+// Clone returns a copy of c that shares no map or pointer with it.
+func (c Customer) Clone() Customer {
 	c.Metadata = maps.Clone(c.Metadata)
 	if c.Metadata == nil {
 		c.Metadata = map[string]string{}

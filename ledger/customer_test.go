@@ -83,7 +83,7 @@ func TestCustomerPatch(t *testing.T) {
 	later := base.UpdatedAt.Add(time.Second)
 
 	t.Run("merge and remove metadata", func(t *testing.T) {
-		c := base.clone()
+		c := base.Clone()
 		changed, err := c.Patch(CustomerPatch{Metadata: map[string]string{"drop": "", "new": "3"}, KYCStatus: sp("verified"), Status: sp("suspended")}, later)
 		if err != nil || !changed {
 			t.Fatalf("patch = %v, %v", changed, err)
@@ -96,7 +96,7 @@ func TestCustomerPatch(t *testing.T) {
 		}
 	})
 	t.Run("no-op keeps updated_at", func(t *testing.T) {
-		c := base.clone()
+		c := base.Clone()
 		changed, err := c.Patch(CustomerPatch{FirstName: sp(" Ada "), Metadata: map[string]string{"absent": ""}}, later)
 		if err != nil || changed || !c.UpdatedAt.Equal(base.UpdatedAt) {
 			t.Fatalf("patch = %v, %v; updated_at %v", changed, err, c.UpdatedAt)
@@ -115,7 +115,7 @@ func TestCustomerPatch(t *testing.T) {
 	}
 	for _, tt := range refusals {
 		t.Run(tt.name, func(t *testing.T) {
-			c := base.clone()
+			c := base.Clone()
 			_, err := c.Patch(tt.patch, later)
 			e, ok := err.(*Error)
 			if !ok || e.Code != CodeValidation || len(e.Fields) != len(tt.fields) {
@@ -132,7 +132,7 @@ func TestCustomerPatch(t *testing.T) {
 		})
 	}
 	t.Run("closed", func(t *testing.T) {
-		c := base.clone()
+		c := base.Clone()
 		if !c.Close(later) || c.Status != CustomerClosed || c.Close(later.Add(time.Second)) {
 			t.Fatalf("close twice: %+v", c)
 		}

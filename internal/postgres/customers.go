@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -121,7 +120,7 @@ func (s *Store) ProfileCustomer(ctx context.Context, business, id string) (ledge
 		}
 		s.profiles.put(k, c, gen, t)
 	}
-	return ownCopy(c), nil
+	return c.Clone(), nil // the cached value is shared: the caller gets its own
 }
 
 // CachedProfileCustomer is ProfileCustomer's answer when the cache has one: no
@@ -131,17 +130,7 @@ func (s *Store) CachedProfileCustomer(business, id string) (ledger.Customer, boo
 	if !ok {
 		return c, false
 	}
-	return ownCopy(c), true
-}
-
-// ownCopy copies what a caller could change of a cached customer, which is shared.
-func ownCopy(c ledger.Customer) ledger.Customer {
-	c.Metadata = maps.Clone(c.Metadata)
-	if c.Address != nil {
-		a := *c.Address
-		c.Address = &a
-	}
-	return c
+	return c.Clone(), true
 }
 
 // FindCustomer reads a customer inside the transaction; forUpdate locks its row.
