@@ -212,6 +212,14 @@ cpu_snapshot() { # [load generator pid]
 	echo "$t $p $k $(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat)"
 }
 
+# settle: before every load run, as pgbench vacuums its tables before each of its
+# runs, vacuum and analyze the database and take a checkpoint, so a scenario does
+# not pay for the autovacuum and the dirty pages the one before it left.
+settle() {
+	psql "$DB_URL" -qc "VACUUM (ANALYZE)" >>"$OUT/setup.log" 2>&1 || log "VACUUM failed (see $OUT/setup.log)"
+	psql "$DB_URL" -qc "CHECKPOINT" >>"$OUT/setup.log" 2>&1 || log "CHECKPOINT refused (not a superuser?): runs may see the previous run's dirty pages"
+}
+
 RUN_SEQ=0
 # load_run scenario mode vus rate → runs wrk (closed loop) or k6, samples RSS and
 # CPU, runs tally verify. Both write load.json in the same shape.
@@ -222,6 +230,7 @@ load_run() {
 	[ "$mode" = closed ] && tool=$CLOSED_TOOL
 	dir="$OUT/runs/$(printf '%02d' "$RUN_SEQ")-$scenario-$mode"
 	mkdir -p "$dir"
+	settle
 	log "$tool $scenario $mode ($vus clients${rate:+, rate $rate/s}, $DURATION)"
 	rss_sampler "$dir/rss_kb" &
 	local sampler=$!
@@ -276,6 +285,7 @@ closed_then_open() {
 }
 
 echo "TALLY_REQUEST_TIMEOUT=5m tally verify   # after every run" >>"$OUT/commands.txt"
+echo "psql \"\$DATABASE_URL\" -c 'VACUUM (ANALYZE)'; psql \"\$DATABASE_URL\" -c CHECKPOINT   # before every run" >>"$OUT/commands.txt"
 for s in $SCENARIOS; do
 	case $s in
 	transfers | payouts | balances | mixed) closed_then_open "$s" "$VUS" ;;
