@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -145,18 +146,12 @@ func (cb *combiner) work(lane, lanes int) {
 // run books one business's jobs in one transaction and answers every job.
 func (cb *combiner) run(jobs []*moneyJob, lane, lanes int) {
 	s := cb.s
-	defer func() {
-		// A bug must not leave the batch's requests waiting forever, nor kill the worker.
-		if r := recover(); r != nil {
-			s.log.Error("combiner batch panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			for _, j := range jobs {
-				select {
-				case j.done <- jobResult{err: fmt.Errorf("combiner: %v", r)}:
-				default:
-				}
-			}
+	defer answerOnPanic(s.log, "combiner batch", jobs, func(j *moneyJob, err error) {
+		select {
+		case j.done <- jobResult{err: err}:
+		default:
 		}
-	}()
+	})
 	cb.batches.Add(1)
 	cb.booked.Add(uint64(len(jobs)))
 	business := jobs[0].business
@@ -294,6 +289,19 @@ func (cb *combiner) run(jobs []*moneyJob, lane, lanes int) {
 			continue
 		}
 		j.done <- results[i]
+	}
+}
+
+// answerOnPanic, deferred by a batch runner (combiner.run, readCombiner.run),
+// recovers a panic: a bug must not leave the batch's requests waiting forever,
+// nor kill the worker. It logs the panic and answers every job with it as the
+// error (answer must not block: a job may have been answered already).
+func answerOnPanic[J any](log *slog.Logger, what string, jobs []J, answer func(J, error)) {
+	if r := recover(); r != nil {
+		log.Error(what+" panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		for _, j := range jobs {
+			answer(j, fmt.Errorf("%s: %v", what, r))
+		}
 	}
 }
 

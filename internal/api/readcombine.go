@@ -2,10 +2,8 @@ package api
 
 import (
 	"context"
-	"fmt"
 	"hash/maphash"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -115,18 +113,12 @@ func (rc *readCombiner) work(lane chan *balanceRead) {
 
 // run reads one business's batch and answers every read.
 func (rc *readCombiner) run(reads []*balanceRead) {
-	defer func() {
-		// A bug must not leave the batch's requests waiting forever, nor kill the reader.
-		if r := recover(); r != nil {
-			rc.s.log.Error("read batch panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			for _, rd := range reads {
-				select {
-				case rd.done <- balanceReadResult{err: fmt.Errorf("read combiner: %v", r)}:
-				default:
-				}
-			}
+	defer answerOnPanic(rc.s.log, "read batch", reads, func(r *balanceRead, err error) {
+		select {
+		case r.done <- balanceReadResult{err: err}:
+		default:
 		}
-	}()
+	})
 	rc.batches.Add(1)
 	rc.reads.Add(uint64(len(reads)))
 	owners := make([]string, 0, len(reads))

@@ -2,11 +2,14 @@ package api
 
 import (
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/tallyhq/tally/internal/pgtest"
+	"github.com/tallyhq/tally/internal/postgres"
 	"github.com/tallyhq/tally/ledger"
 )
 
@@ -113,5 +116,39 @@ func TestReadCombinerBatchesByBusiness(t *testing.T) {
 	}
 	if n, m := rc.batches.Load(), rc.reads.Load(); n != 2 || m != uint64(len(qs)) {
 		t.Fatalf("batches %d carrying %d reads, want 2 (one per business) carrying %d", n, m, len(qs))
+	}
+}
+
+// A batch runner that panics answers every job with the panic as the error (one
+// job already answered keeps its answer) and logs it, instead of leaving the
+// requests waiting.
+func TestAnswerOnPanicAnswersEveryJob(t *testing.T) {
+	var logged strings.Builder
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	jobs := []*balanceRead{{done: make(chan balanceReadResult, 1)}, {done: make(chan balanceReadResult, 1)}, {done: make(chan balanceReadResult, 1)}}
+	jobs[1].done <- balanceReadResult{balances: []postgres.CurrencyBalance{{Currency: "USD"}}}
+	func() {
+		defer answerOnPanic(log, "read batch", jobs, func(r *balanceRead, err error) {
+			select {
+			case r.done <- balanceReadResult{err: err}:
+			default:
+			}
+		})
+		panic("boom")
+	}()
+	for i, j := range jobs {
+		res := <-j.done
+		if i == 1 {
+			if res.err != nil || len(res.balances) != 1 {
+				t.Errorf("job 1 lost its answer: %+v", res)
+			}
+			continue
+		}
+		if res.err == nil || !strings.Contains(res.err.Error(), "read batch: boom") {
+			t.Errorf("job %d: err %v, want the panic", i, res.err)
+		}
+	}
+	if !strings.Contains(logged.String(), "read batch panicked") || !strings.Contains(logged.String(), "boom") {
+		t.Errorf("log %q does not report the panic", logged.String())
 	}
 }
