@@ -248,6 +248,17 @@ func Grams(s string, n int) []string {
 	return out
 }
 
+// emailGrams returns the 5-grams of q when q is an email fragment with enough of a
+// local part for them (see customerQuery).
+func emailGrams(q string) ([]string, bool) {
+	q = strings.ToLower(q)
+	local, _, found := strings.Cut(q, "@")
+	if !found || utf8.RuneCountInString(local) < emailLocalMin {
+		return nil, false
+	}
+	return Grams(q, 5), true
+}
+
 // likeEscaper makes user input literal inside a LIKE pattern (backslash is the
 // default escape character).
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
@@ -269,7 +280,7 @@ func customerQuery(db bun.IDB, business string, f ledger.CustomerFilter, page le
 		// to three times faster than the combined one (migration
 		// 20261122001400). Phones cannot hold an "@"; a name, business name or
 		// external id that does is found by any fragment without it.
-		if local, _, _ := strings.Cut(strings.ToLower(f.Query), "@"); utf8.RuneCountInString(local) >= emailLocalMin {
+		if grams, ok := emailGrams(f.Query); ok {
 			// Enough of a local part for 5-grams that are rare (migration
 			// 20261122001500). A fragment without one ("@gmail.com") matches a
 			// large share of the customers; the planner then walks the newest-first
@@ -282,7 +293,7 @@ func customerQuery(db bun.IDB, business string, f ledger.CustomerFilter, page le
 			// narrow what the grams found, yet the planner would read it too
 			// (BitmapAnd) and cost it on every search — planning and execution
 			// measured about halved without it at a million customers.
-			q = q.Where("tally_grams(email, 5) @> ?::text[]", pgdialect.Array(Grams(strings.ToLower(f.Query), 5)))
+			q = q.Where("tally_grams(email, 5) @> ?::text[]", pgdialect.Array(grams))
 			q = q.Where("(email || '') LIKE ?", SearchPattern(f.Query))
 			break
 		}
@@ -332,7 +343,13 @@ func (s *Store) FindCustomers(ctx context.Context, business string, f ledger.Cus
 	}
 	return readAs(ctx, s, confined, func(s *Store) ([]ledger.Customer, error) {
 		var rows []customerRow
-		if err := scanOnce(ctx, s.raw, s.db, customerQuery(s.q, business, f, page, &rows), &rows); err != nil {
+		if grams, ok := emailGrams(f.Query); ok && f == (ledger.CustomerFilter{Query: f.Query}) {
+			// The email search alone: the same statement as customerQuery's,
+			// planned once per connection (migration 20261207000100).
+			if err := emailSearch(ctx, s.raw, s.db, business, grams, SearchPattern(f.Query), page, &rows); err != nil {
+				return nil, err
+			}
+		} else if err := scanOnce(ctx, s.raw, s.db, customerQuery(s.q, business, f, page, &rows), &rows); err != nil {
 			return nil, err
 		}
 		out := make([]ledger.Customer, len(rows))
@@ -341,6 +358,23 @@ func (s *Store) FindCustomers(ctx context.Context, business string, f ledger.Cus
 		}
 		return out, nil
 	})
+}
+
+// emailSearchSQL calls tally_email_search: a constant statement, so pgx prepares it
+// once per connection too.
+const emailSearchSQL = `SELECT * FROM tally_email_search($1, $2::text[], $3, $4, $5, $6)`
+
+func emailSearch(ctx context.Context, raw rawDB, db *bun.DB, business string, grams []string, pattern string, page ledger.Page, rows *[]customerRow) error {
+	var afterAt *time.Time
+	var afterID *string
+	if c := page.After; c != nil {
+		afterAt, afterID = &c.CreatedAt, &c.ID
+	}
+	rs, err := raw.QueryContext(ctx, emailSearchSQL, business, grams, pattern, afterAt, afterID, page.Limit+1)
+	if err != nil {
+		return translate(err)
+	}
+	return translate(db.ScanRows(ctx, rs, rows))
 }
 
 // CustomerSearchSQL returns the SQL of a list query, for EXPLAIN in tests and

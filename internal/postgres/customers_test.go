@@ -122,6 +122,13 @@ type planNode struct {
 // named in without are dropped for the plan (in the transaction, rolled back).
 func explain(tb testing.TB, query string, without ...string) []string {
 	tb.Helper()
+	return explainAfter(tb, "", query, without...)
+}
+
+// explainAfter is explain with setup (statements, e.g. a PREPARE) run first in the
+// same transaction.
+func explainAfter(tb testing.TB, setup, query string, without ...string) []string {
+	tb.Helper()
 	// With only 20,000 rows a sequential scan is a fair choice for the planner, so
 	// the test takes sequential scans off the table: what it proves is that the
 	// query's expression matches the index (the usual way such an index silently
@@ -141,6 +148,11 @@ func explain(tb testing.TB, query string, without ...string) []string {
 	for _, ix := range without {
 		if _, err := tx.ExecContext(ctx, "DROP INDEX "+ix); err != nil {
 			tb.Fatal(err)
+		}
+	}
+	if setup != "" {
+		if _, err := tx.ExecContext(ctx, setup); err != nil {
+			tb.Fatalf("%v\n%s", err, setup)
 		}
 	}
 	var raw []byte
@@ -323,5 +335,65 @@ func TestGramsMatchSQL(t *testing.T) {
 		if !slices.Equal(got, sql) {
 			t.Errorf("Grams(%q) = %q, tally_grams = %q", s, got, sql)
 		}
+	}
+}
+
+// TestEmailSearchFunction: tally_email_search (migration 20261207000100), which
+// FindCustomers calls for an email fragment alone, answers what the list query
+// answers, page by page through the cursor, and its statement's generic plan — the
+// one it keeps — reads customers_email_grams and no other index.
+func TestEmailSearchFunction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, _ := pgtest.Business(t, ledger.ModeSandbox)
+	loadCustomers(t, b.ID, 12000)
+	store := pgtest.Store(t)
+	for _, q := range []string{"1211@", "0000@", "USER776@GMAIL", "user11999@yahoo.com", "user123456@", "er11@"} {
+		// The same filter with a bound that excludes nothing takes the list query.
+		far := time.Now().Add(time.Hour)
+		var got, want []string
+		for _, c := range []struct {
+			f   ledger.CustomerFilter
+			out *[]string
+		}{{ledger.CustomerFilter{Query: q}, &got}, {ledger.CustomerFilter{Query: q, CreatedBefore: &far}, &want}} {
+			page := ledger.Page{Limit: 1}
+			for pages := 0; ; pages++ {
+				if pages > 20 {
+					t.Fatalf("q=%s: more than 20 pages of one customer: the cursor is not applied", q)
+				}
+				rows, err := store.FindCustomers(ctx, b.ID, c.f, page)
+				if err != nil {
+					t.Fatalf("q=%s: %v", q, err)
+				}
+				for _, r := range rows[:min(len(rows), page.Limit)] {
+					*c.out = append(*c.out, r.ID)
+				}
+				if len(rows) <= page.Limit {
+					break
+				}
+				last := rows[page.Limit-1]
+				page.After = &ledger.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("q=%s: tally_email_search pages %v, the list query %v", q, got, want)
+		}
+		if q == "0000@" && len(want) != 1 || q == "er11@" && len(want) != 1 || q == "1211@" && len(want) != 2 {
+			t.Errorf("q=%s: %d customers, the fixture holds another number", q, len(want))
+		}
+	}
+
+	var src string
+	if err := pgtest.DB(t).NewRaw(`SELECT prosrc FROM pg_proc WHERE proname = 'tally_email_search'`).Scan(ctx, &src); err != nil {
+		t.Fatal(err)
+	}
+	_, stmt, _ := strings.Cut(src, "RETURN QUERY")
+	stmt, _, _ = strings.Cut(stmt, ";")
+	nodes := explainAfter(t, "SET LOCAL plan_cache_mode = force_generic_plan; PREPARE email_search(text, text[], text, timestamptz, text, int) AS "+stmt,
+		fmt.Sprintf("EXECUTE email_search('%s', '{user1,ser12,er123,r123@}', '%%user123@%%', NULL, NULL, 21)", b.ID))
+	if !slices.Contains(nodes, "Bitmap Index Scan on customers_email_grams") || slices.ContainsFunc(nodes, func(n string) bool {
+		return strings.HasSuffix(n, "_trgm")
+	}) {
+		t.Fatalf("generic plan of tally_email_search's statement: %v\n%s", nodes, stmt)
 	}
 }

@@ -60,9 +60,11 @@ func TestOpenBoundsStatementCache(t *testing.T) {
 	}
 }
 
-// TestCustomerListsPrepareNothing: a customer list or search (bun writes its
-// values into the SQL text, so every text is new) runs unprepared in one round
-// trip; it neither prepares a statement nor churns pgx's statement cache.
+// TestCustomerListsPrepareNothing: a customer list or search built by bun (which
+// writes its values into the SQL text, so every text is new) runs unprepared in one
+// round trip; it neither prepares a statement nor churns pgx's statement cache.
+// The email-fragment search is one constant statement (tally_email_search),
+// prepared once for the connection however many searches run.
 func TestCustomerListsPrepareNothing(t *testing.T) {
 	ctx := context.Background()
 	db, err := postgres.Open(ctx, pgtest.URL(t), postgres.Options{PoolSize: 1})
@@ -80,12 +82,21 @@ func TestCustomerListsPrepareNothing(t *testing.T) {
 		return n
 	}
 	before := prepared()
-	for i, f := range []ledger.CustomerFilter{{}, {Query: "ada"}, {Query: "user123@"}, {Query: "nobody"}, {Status: ledger.CustomerActive}} {
+	for i, f := range []ledger.CustomerFilter{{}, {Query: "ada"}, {Query: "@gmail"}, {Query: "nobody"}, {Status: ledger.CustomerActive},
+		{Query: "user123@", Status: ledger.CustomerActive}} {
 		if _, err := st.FindCustomers(ctx, b.ID, f, ledger.Page{Limit: 20 + i}); err != nil {
 			t.Fatalf("FindCustomers(%+v): %v", f, err)
 		}
 	}
 	if after := prepared(); after != before {
-		t.Fatalf("prepared statements on the connection: %d before five customer lists, %d after", before, after)
+		t.Fatalf("prepared statements on the connection: %d before six customer lists, %d after", before, after)
+	}
+	for i, q := range []string{"user123@", "ada.lovelace@", "user9876@gmail"} {
+		if _, err := st.FindCustomers(ctx, b.ID, ledger.CustomerFilter{Query: q}, ledger.Page{Limit: 20 + i}); err != nil {
+			t.Fatalf("FindCustomers(q=%s): %v", q, err)
+		}
+	}
+	if after := prepared(); after != before+1 {
+		t.Fatalf("prepared statements: %d before three email searches, %d after (want one more)", before, after)
 	}
 }
