@@ -371,7 +371,21 @@ func TestWebhookDeliveredAfterCrash(t *testing.T) {
 	}
 
 	startTally(t, bin, dbURL, addr, true)
-	waitUntil(t, "delivery after restart", 15*time.Second, func() bool { return len(rcv.receipts()) >= 1 })
+	// The restarted worker serves every business of the shared test database, so
+	// under a loaded machine the delivery may queue behind other tests' deliveries:
+	// a generous bound, and on failure the delivery rows, to tell a slow delivery
+	// from a lost one (this failed once in a loaded -race run of the package).
+	for deadline := time.Now().Add(45 * time.Second); len(rcv.receipts()) == 0; time.Sleep(25 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			var rows []string
+			_ = pgtest.DB(t).NewRaw(`SELECT status || ' attempts=' || attempts || ' next=' || next_attempt_at || ' err=' || coalesce(last_error, '')
+				FROM webhook_deliveries WHERE business_id = ?`, b.ID).Scan(context.Background(), &rows)
+			var due int
+			_ = pgtest.DB(t).NewRaw(`SELECT count(*) FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()`).
+				Scan(context.Background(), &due)
+			t.Fatalf("no delivery 45 s after the restart; this business's deliveries: %v; pending and due in the database: %d", rows, due)
+		}
+	}
 	got := rcv.receipts()[0]
 	var ev webhook.Event
 	if err := json.Unmarshal(got.Body, &ev); err != nil {
