@@ -15,8 +15,9 @@ import (
 // commit in combine.go. A balance read is one primary-key range scan, so what it
 // costs is the statement around it: a round trip, two socket writes that wake the
 // other process, PostgreSQL's per-statement work. A request's read becomes a job
-// on one queue; readers each take what is waiting (up to readBatchMax) and read
-// each business's profiles in one statement (Store.ProfileBalancesMany). Under
+// in its business's lane; the lane's reader takes what is waiting (up to
+// readBatchMax) and reads each business's profiles in one statement
+// (Store.ProfileBalancesMany). Under
 // light load a batch is one read, so nothing waits for company; under load the
 // statement is shared.
 //
