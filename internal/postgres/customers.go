@@ -370,11 +370,7 @@ func emailSearch(ctx context.Context, raw rawDB, db *bun.DB, business string, gr
 	if c := page.After; c != nil {
 		afterAt, afterID = &c.CreatedAt, &c.ID
 	}
-	rs, err := raw.QueryContext(ctx, emailSearchSQL, business, grams, pattern, afterAt, afterID, page.Limit+1)
-	if err != nil {
-		return translate(err)
-	}
-	return translate(db.ScanRows(ctx, rs, rows))
+	return scanAll(ctx, raw, db, rows, emailSearchSQL, business, grams, pattern, afterAt, afterID, page.Limit+1)
 }
 
 // CustomerSearchSQL returns the SQL of a list query, for EXPLAIN in tests and

@@ -47,7 +47,12 @@ const statementCacheCapacity = 32
 // pgx.QueryExecModeExec sends it unnamed with the extended protocol instead, which
 // also keeps the one-statement-per-query rule of that protocol.
 func scanOnce(ctx context.Context, raw rawDB, db *bun.DB, q *bun.SelectQuery, dst any) error {
-	rows, err := raw.QueryContext(ctx, q.String(), pgx.QueryExecModeExec)
+	return scanAll(ctx, raw, db, dst, q.String(), pgx.QueryExecModeExec)
+}
+
+// scanAll runs query on raw and scans every row into dst with bun's row mapping.
+func scanAll(ctx context.Context, raw rawDB, db *bun.DB, dst any, query string, args ...any) error {
+	rows, err := raw.QueryContext(ctx, query, args...)
 	if err != nil {
 		return translate(err)
 	}
