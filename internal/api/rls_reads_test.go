@@ -122,10 +122,6 @@ var rlsReadProbes = map[string]readProbe{
 		bal, err := st.AccountBalance(ctx, b, ledger.Account{Owner: f.cusA, Purpose: ledger.PurposeMain, Currency: "USD"})
 		return !bal.IsZero(), err
 	},
-	"BalanceAt": func(ctx context.Context, st *postgres.Store, b string, f isoFixture) (bool, error) {
-		bal, err := st.BalanceAt(ctx, b, ledger.Account{Owner: f.cusA, Purpose: ledger.PurposeMain, Currency: "USD"}, time.Now().Add(time.Hour))
-		return !bal.IsZero(), err
-	},
 	"History": func(ctx context.Context, st *postgres.Store, b string, f isoFixture) (bool, error) {
 		return found(st.History(ctx, b, f.cusA, postgres.HistoryFilter{}, page()))
 	},

@@ -424,29 +424,6 @@ func (s *Store) AccountBalance(ctx context.Context, business string, a ledger.Ac
 	})
 }
 
-// BalanceAt recomputes one account's balance as of time at from its lines.
-func (s *Store) BalanceAt(ctx context.Context, business string, a ledger.Account, at time.Time) (ledger.Balance, error) {
-	return readAs(ctx, s, business, func(s *Store) (ledger.Balance, error) {
-		rows, err := s.raw.QueryContext(ctx, `SELECT direction, phase, sum(amount) FROM ledger_lines
-			WHERE business_id = $1 AND owner_id = $2 AND purpose = $3 AND currency = $4 AND created_at <= $5
-			GROUP BY direction, phase`, business, a.Owner, string(a.Purpose), a.Currency, at)
-		if err != nil {
-			return ledger.Balance{}, translate(err)
-		}
-		defer rows.Close()
-		var b ledger.Balance
-		for rows.Next() {
-			var dir, phase string
-			var sum decimal.Decimal
-			if err := rows.Scan(&dir, &phase, &sum); err != nil {
-				return ledger.Balance{}, translate(err)
-			}
-			b = b.Add(ledger.Delta(ledger.Direction(dir), ledger.Phase(phase), sum))
-		}
-		return b, translate(rows.Err())
-	})
-}
-
 // HistoryFilter narrows a profile's ledger history.
 type HistoryFilter struct {
 	Currency      string

@@ -95,6 +95,28 @@ var invariantChecks = []struct{ name, sql string }{
 		FROM events ev
 		WHERE ($1 = '' OR ev.business_id = $1) AND ev.profile_id <> ev.business_id
 			AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.business_id = ev.business_id AND c.id = ev.profile_id)`},
+	// Beyond DESIGN.md §2: what migration 20261207000200 moved from constraints
+	// to construction. A line is keyed by (entry, posting, side); its id is
+	// unique by ledger.NewID, checked here.
+	{"7 every line id is unique", `
+		SELECT business_id || ' line ' || id || ': ' || count(*) || ' lines'
+		FROM ledger_lines WHERE ($1 = '' OR business_id = $1)
+		GROUP BY business_id, id HAVING count(*) > 1`},
+	// The append-only tables have no foreign key to businesses (row-level
+	// security confines a tenant's writes to its business; businesses are never
+	// deleted): every business they name exists.
+	{"8 every ledger, transfer, payout, event, audit and idempotency row belongs to a business", `
+		SELECT r.tbl || ': business ' || r.business_id || ' does not exist'
+		FROM (SELECT DISTINCT 'ledger_entries' AS tbl, business_id FROM ledger_entries
+			UNION SELECT DISTINCT 'ledger_lines', business_id FROM ledger_lines
+			UNION SELECT DISTINCT 'ledger_holds', business_id FROM ledger_holds
+			UNION SELECT DISTINCT 'transfers', business_id FROM transfers
+			UNION SELECT DISTINCT 'payouts', business_id FROM payouts
+			UNION SELECT DISTINCT 'events', business_id FROM events
+			UNION SELECT DISTINCT 'audit_log', business_id FROM audit_log
+			UNION SELECT DISTINCT 'idempotency_keys', business_id FROM idempotency_keys) r
+		WHERE ($1 = '' OR r.business_id = $1)
+			AND NOT EXISTS (SELECT 1 FROM businesses b WHERE b.id = r.business_id)`},
 }
 
 // Verify checks every ledger invariant over the whole database, or one business
