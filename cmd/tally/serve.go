@@ -17,6 +17,8 @@ import (
 
 // serve migrates, starts the workers and the API, and shuts both down on SIGTERM.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	gcPercent, memLimit := tuneGC()
+	log.Info("garbage collector", "gogc", gcPercent, "memory_limit_mib", memLimit>>20)
 	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{PoolSize: cfg.DBPoolSize, StatementTimeout: cfg.RequestTimeout})
 	if err != nil {
 		return err
