@@ -34,11 +34,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if cfg.UsesDevKeys() {
 		log.Warn("TALLY_TOKEN_KEYS or TALLY_WEBHOOK_KEY unset: using built-in development keys; set both in production")
 	}
-	// TALLY_DB_POOL_SIZE is split: a quarter (at least 2) stays with the login
-	// role's pool for credential lookups and the workers, the rest serves business
-	// requests on the application pool, so the server opens no more connections
-	// than configured.
-	ownerConns := max(2, cfg.DBPoolSize/4)
+	// TALLY_DB_POOL_SIZE is split: a quarter (at least 3) stays with the login
+	// role's pool for credential lookups, the workers and the profile-change
+	// listener (which holds one), the rest serves business requests on the
+	// application pool, so the server opens no more connections than configured.
+	ownerConns := max(3, cfg.DBPoolSize/4)
 	app, err := postgres.OpenApp(ctx, db, cfg.DatabaseURL, postgres.Options{PoolSize: max(1, cfg.DBPoolSize-ownerConns), StatementTimeout: cfg.RequestTimeout})
 	if err != nil {
 		return err
@@ -57,6 +57,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	workerCtx, stopWorkers := context.WithCancel(context.Background())
 	defer stopWorkers()
+	go store.WatchProfiles(workerCtx, log)
 	if cfg.Pprof {
 		go servePprof(workerCtx, cfg.PprofAddr, log)
 	}

@@ -329,7 +329,7 @@ func jobProfiles(jobs []*moneyJob) []string {
 
 // checkSenders refuses a live job whose sender is not active, by the status its
 // row had when the batch share-locked it (the status X-BU-PROFILE-ID resolved to
-// may be up to postgres.ProfileTTL old; this one is current and cannot change
+// may be older, see postgres.ProfileCustomer; this one is current and cannot change
 // before commit). It returns the statuses for the recipients' checks.
 func checkSenders(business string, jobs []*moneyJob, live []int, results []jobResult,
 	st map[string]ledger.CustomerStatus) recipientSet {

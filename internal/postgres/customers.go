@@ -105,9 +105,10 @@ func (s *Store) FindCustomer(ctx context.Context, business, id string) (ledger.C
 type profileKey struct{ business, id string }
 
 // ProfileCustomer is FindCustomer for resolving X-BU-PROFILE-ID: a customer found
-// within ProfileTTL is answered from the cache (one round trip less on every
-// request on behalf of a customer). Updates made through this Store are seen at
-// once; another replica's within ProfileTTL. Handlers that act on the customer
+// lately is answered from the cache (one round trip less on every request on
+// behalf of a customer). Updates made through this Store are seen at once;
+// another replica's as soon as WatchProfiles hears of them, or within ProfileTTL
+// while it does not listen (profilewatch.go). Handlers that act on the customer
 // itself (update, close, wallets) read it fresh, most under a row lock.
 func (s *Store) ProfileCustomer(ctx context.Context, business, id string) (ledger.Customer, error) {
 	k := profileKey{business, id}

@@ -1,5 +1,7 @@
 package postgres
 
+import "time"
+
 // Statements whose plans the external tests check.
 const (
 	IdempotencyLookupSQL  = idempotencyLookupSQL
@@ -16,3 +18,9 @@ func VerifyCheckSQL(name string) string {
 	}
 	return ""
 }
+
+// ProfileCacheTTL is how long a profile read now would be cached.
+func (s *Store) ProfileCacheTTL() time.Duration { return s.profiles.currentTTL() }
+
+// ProfileWatchPID is the backend WatchProfiles listens on; 0 while it does not.
+func (s *Store) ProfileWatchPID() uint32 { return s.watch.pid.Load() }

@@ -15,8 +15,13 @@ const CredentialTTL = time.Second
 // ProfileTTL is the same bound for the customer X-BU-PROFILE-ID names
 // (Store.ProfileCustomer): a change made through this process is seen at once
 // (the transaction that updates a customer forgets it on commit), one made by
-// another replica within ProfileTTL.
-const ProfileTTL = time.Second
+// another replica within ProfileTTL. While Store.WatchProfiles listens, a change
+// made anywhere is forgotten as soon as it commits and ProfileTTLWatched bounds
+// the rest (profilewatch.go).
+const (
+	ProfileTTL        = time.Second
+	ProfileTTLWatched = 30 * time.Second
+)
 
 // lookupCacheMax bounds each cache; when full it starts over. Only what exists
 // is cached, so unknown secrets or ids cannot grow it.
@@ -27,8 +32,8 @@ const lookupCacheMax = 10_000
 // cache). Invalidation bumps a generation, so a lookup that raced it cannot
 // bring back what it forgot.
 type lookupCache[K comparable, V any] struct {
-	ttl time.Duration
 	mu  sync.Mutex
+	ttl time.Duration
 	gen uint64 // bumped by every invalidation
 	m   map[K]cached[V]
 }
@@ -66,6 +71,22 @@ func (c *lookupCache[K, V]) put(k K, v V, gen uint64, now time.Time) {
 		clear(c.m)
 	}
 	c.m[k] = cached[V]{v: v, expires: now.Add(c.ttl)}
+}
+
+// setTTL empties the cache and caches for ttl from now on.
+func (c *lookupCache[K, V]) setTTL(ttl time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	clear(c.m)
+	c.ttl = ttl
+}
+
+// currentTTL is what a value put now is cached for.
+func (c *lookupCache[K, V]) currentTTL() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ttl
 }
 
 // forget drops keys (none: everything).

@@ -62,7 +62,7 @@ func (s *Store) AsBusiness(ctx context.Context, business string, fn func(st *Sto
 		}
 		sessionBusiness(conn.Conn, business)
 	}
-	return fn(&Store{db: s.db, app: s.app, q: conn, raw: conn.Conn, business: business, creds: s.creds, profiles: s.profiles})
+	return fn(&Store{db: s.db, app: s.app, q: conn, raw: conn.Conn, business: business, creds: s.creds, profiles: s.profiles, watch: s.watch})
 }
 
 // sessionBusiness remembers, in pgx's per-connection custom data, what the

@@ -24,6 +24,7 @@ type Store struct {
 
 	creds    *lookupCache[[32]byte, Credential]        // valid secret keys seen lately (lookupcache.go)
 	profiles *lookupCache[profileKey, ledger.Customer] // customers X-BU-PROFILE-ID named lately
+	watch    *profileWatch                             // WatchProfiles' state (profilewatch.go)
 }
 
 // rawDB is *sql.DB, *sql.Conn or *sql.Tx: plain SQL whose $n parameters pgx binds.
@@ -36,7 +37,7 @@ type rawDB interface {
 // New returns a Store on db.
 func New(db *bun.DB) *Store {
 	return &Store{db: db, q: db, raw: db.DB, creds: newLookupCache[[32]byte, Credential](CredentialTTL),
-		profiles: newLookupCache[profileKey, ledger.Customer](ProfileTTL)}
+		profiles: newLookupCache[profileKey, ledger.Customer](ProfileTTL), watch: &profileWatch{}}
 }
 
 // DB exposes the pool to the wiring in cmd and to tests.

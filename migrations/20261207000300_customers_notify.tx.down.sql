@@ -1,0 +1,2 @@
+DROP TRIGGER customers_notify ON customers;
+DROP FUNCTION customers_notify();
