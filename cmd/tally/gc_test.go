@@ -5,8 +5,9 @@ import (
 	"testing"
 )
 
-// restoreGC puts the process's collector settings back after a test.
-func restoreGC(t *testing.T) {
+// tuneGC sets serve's defaults where GOGC and GOMEMLIMIT are unset, and leaves
+// what the runtime read from them alone where they are set.
+func TestTuneGC(t *testing.T) {
 	pct := debug.SetGCPercent(-1)
 	debug.SetGCPercent(pct)
 	limit := debug.SetMemoryLimit(-1)
@@ -14,29 +15,24 @@ func restoreGC(t *testing.T) {
 		debug.SetGCPercent(pct)
 		debug.SetMemoryLimit(limit)
 	})
-}
-
-func TestTuneGCDefaults(t *testing.T) {
-	restoreGC(t)
-	t.Setenv("GOGC", "")
-	t.Setenv("GOMEMLIMIT", "")
-	debug.SetGCPercent(100)
-	debug.SetMemoryLimit(1 << 40)
-	pct, limit := tuneGC()
-	if pct != serveGCPercent || limit != serveMemoryLimit {
-		t.Fatalf("tuneGC() = %d, %d; want %d, %d", pct, limit, serveGCPercent, serveMemoryLimit)
-	}
-}
-
-// The standard variables win: the runtime read them at start, tuneGC leaves them be.
-func TestTuneGCKeepsTheEnvironments(t *testing.T) {
-	restoreGC(t)
-	t.Setenv("GOGC", "150")
-	t.Setenv("GOMEMLIMIT", "1GiB")
-	debug.SetGCPercent(150)
-	debug.SetMemoryLimit(1 << 30)
-	pct, limit := tuneGC()
-	if pct != 150 || limit != 1<<30 {
-		t.Fatalf("tuneGC() = %d, %d; want 150, %d", pct, limit, 1<<30)
+	for _, tc := range []struct {
+		name, gogc, gomemlimit string
+		runtimePct             int   // what the runtime would have read from the environment
+		runtimeLimit           int64 // likewise
+		wantPct                int
+		wantLimit              int64
+	}{
+		{"defaults", "", "", 100, 1 << 40, serveGCPercent, serveMemoryLimit},
+		{"environment", "150", "1GiB", 150, 1 << 30, 150, 1 << 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("GOGC", tc.gogc)
+			t.Setenv("GOMEMLIMIT", tc.gomemlimit)
+			debug.SetGCPercent(tc.runtimePct)
+			debug.SetMemoryLimit(tc.runtimeLimit)
+			if p, l := tuneGC(); p != tc.wantPct || l != tc.wantLimit {
+				t.Fatalf("tuneGC() = %d, %d; want %d, %d", p, l, tc.wantPct, tc.wantLimit)
+			}
+		})
 	}
 }
