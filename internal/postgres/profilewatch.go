@@ -21,8 +21,14 @@ import (
 // WatchProfiles listens and forgets what it names, and the cache keeps a profile
 // for ProfileTTLWatched while it does.
 
-// profileChannel is the NOTIFY channel of migration …0300_customers_notify.
-const profileChannel = "tally_customer_changed"
+// profileChannel is the NOTIFY channel of the customers_notify trigger
+// (migrations …0300_customers_notify, …0400_customers_notify_per_statement). A
+// payload names one customer, '<business_id> <customer_id>', or is profileAll:
+// a statement changed more than 100 customers, forget them all.
+const (
+	profileChannel = "tally_customer_changed"
+	profileAll     = "*"
+)
 
 // profileWatchPing is how long the listener waits for a notification before it
 // checks that its connection still answers.
@@ -81,6 +87,8 @@ func (s *Store) watchProfiles(ctx context.Context) error {
 			n, err := pc.WaitForNotification(wctx)
 			cancel()
 			switch {
+			case err == nil && n.Payload == profileAll:
+				s.profiles.forget()
 			case err == nil:
 				business, id, ok := strings.Cut(n.Payload, " ")
 				if !ok {

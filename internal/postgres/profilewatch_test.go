@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,4 +137,49 @@ func TestWatchProfilesSurvivesALostConnection(t *testing.T) {
 		_, ok := st.CachedProfileCustomer(b.ID, c.ID)
 		return !ok
 	})
+}
+
+// A statement that changes more than 100 customers announces "forget all"
+// rather than one notification per row; up to 100, each customer alone.
+func TestWatchProfilesBulkChangeForgetsAll(t *testing.T) {
+	ctx := context.Background()
+	st := pgtest.Store(t)
+	watch(t, st)
+	b, _ := pgtest.Business(t, ledger.ModeSandbox)
+	bystander, _ := pgtest.Business(t, ledger.ModeSandbox)
+	kept := profileCustomer(t, st, bystander.ID)
+	if _, err := st.ProfileCustomer(ctx, bystander.ID, kept.ID); err != nil {
+		t.Fatal(err)
+	}
+	// 101 customers of b, created by SQL as the benchmark's search load does.
+	if _, err := pgtest.DB(t).DB.ExecContext(ctx, `INSERT INTO customers (business_id, id, type, email, first_name, last_name, created_at, updated_at)
+		SELECT $1, 'CUS_' || lpad(upper(to_hex(g)), 26, '0'), 'individual', 'bulk' || g || '@example.com', 'B', 'L', now(), now()
+		FROM generate_series(1, 101) g`, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	one := "CUS_" + strings.Repeat("0", 25) + "1" // the first of them
+	if _, err := st.ProfileCustomer(ctx, b.ID, one); err != nil {
+		t.Fatal(err)
+	}
+
+	// 100 rows: named one by one, so the bystander stays cached.
+	if _, err := pgtest.DB(t).DB.ExecContext(ctx, `UPDATE customers SET note = 'a' WHERE business_id = $1 AND id <> 'CUS_' || lpad('2', 26, '0')`, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the per-customer notification", func() bool { _, ok := st.CachedProfileCustomer(b.ID, one); return !ok })
+	if _, ok := st.CachedProfileCustomer(bystander.ID, kept.ID); !ok {
+		t.Fatal("100 changed customers of one business made the cache forget another business's")
+	}
+
+	// 101 rows: everything is forgotten.
+	if _, err := st.ProfileCustomer(ctx, b.ID, one); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pgtest.DB(t).DB.ExecContext(ctx, `UPDATE customers SET note = 'b' WHERE business_id = $1`, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "forget-all", func() bool { _, ok := st.CachedProfileCustomer(bystander.ID, kept.ID); return !ok })
+	if _, ok := st.CachedProfileCustomer(b.ID, one); ok {
+		t.Fatal("after a 101-row update a changed customer is still cached")
+	}
 }
