@@ -378,3 +378,60 @@ func TestWithoutGroupCommit(t *testing.T) {
 	wantAmount(t, "held", bal.Held, "2.50")
 	mustVerify(t, c.business.ID)
 }
+
+// gather, the group-commit worker's batching, without a database: what is queued
+// is taken at once; below the target it waits for more, up to the linger; at the
+// target (a lone request after a batch of one) it does not wait at all.
+func TestCombinerGather(t *testing.T) {
+	t.Parallel()
+	newJob := func() *moneyJob { return &moneyJob{} }
+	cb := &combiner{jobs: make(chan *moneyJob, 4*combineMax), linger: time.Hour}
+
+	// Queued jobs come along even at target 1, and nothing waits.
+	for range 4 {
+		cb.jobs <- newJob()
+	}
+	start := time.Now()
+	if got := cb.gather(nil, newJob(), 1); len(got) != 5 {
+		t.Fatalf("4 queued, target 1: batch of %d, want 5", len(got))
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("target 1 with nothing queued waited %s", d)
+	}
+
+	// Below the target it waits for jobs that arrive later, and stops at the target.
+	go func() {
+		for range 2 {
+			time.Sleep(20 * time.Millisecond)
+			cb.jobs <- newJob()
+		}
+	}()
+	start = time.Now()
+	if got := cb.gather(nil, newJob(), 3); len(got) != 3 {
+		t.Fatalf("target 3, two arriving 20 ms apart: batch of %d", len(got))
+	}
+	if d := time.Since(start); d < 30*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("target 3: gathered in %s; it should wait for the second arrival and not for the linger (1 h)", d)
+	}
+
+	// The linger bounds the wait: target 5, nothing comes.
+	cb.linger = 50 * time.Millisecond
+	start = time.Now()
+	if got := cb.gather(nil, newJob(), 5); len(got) != 1 {
+		t.Fatalf("nothing arriving: batch of %d", len(got))
+	}
+	if d := time.Since(start); d < 50*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("linger 50 ms: returned after %s", d)
+	}
+
+	// Never more than combineMax.
+	for range combineMax + 10 {
+		cb.jobs <- newJob()
+	}
+	if got := cb.gather(nil, newJob(), combineMax*2); len(got) != combineMax {
+		t.Fatalf("%d queued: batch of %d, want combineMax %d", combineMax+10, len(got), combineMax)
+	}
+	for len(cb.jobs) > 0 {
+		<-cb.jobs
+	}
+}
