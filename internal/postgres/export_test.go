@@ -20,7 +20,11 @@ func VerifyCheckSQL(name string) string {
 }
 
 // ProfileCacheTTL is how long a profile read now would be cached.
-func (s *Store) ProfileCacheTTL() time.Duration { return s.profiles.currentTTL() }
+func (s *Store) ProfileCacheTTL() time.Duration {
+	s.profiles.mu.Lock()
+	defer s.profiles.mu.Unlock()
+	return s.profiles.ttl
+}
 
 // ProfileWatchPID is the backend WatchProfiles listens on; 0 while it does not.
 func (s *Store) ProfileWatchPID() uint32 { return s.watch.pid.Load() }

@@ -82,13 +82,6 @@ func (c *lookupCache[K, V]) setTTL(ttl time.Duration) {
 	c.ttl = ttl
 }
 
-// currentTTL is what a value put now is cached for.
-func (c *lookupCache[K, V]) currentTTL() time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ttl
-}
-
 // forget drops keys (none: everything).
 func (c *lookupCache[K, V]) forget(keys ...K) {
 	c.mu.Lock()

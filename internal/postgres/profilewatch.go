@@ -47,10 +47,14 @@ type profileWatch struct {
 // empties the cache, so nothing cached for the long TTL outlives the connection
 // that would have invalidated it.
 func (s *Store) WatchProfiles(ctx context.Context, log *slog.Logger) {
-	backoff := 100 * time.Millisecond
+	const firstBackoff = 100 * time.Millisecond
+	backoff := firstBackoff
 	for {
-		err := s.watchProfiles(ctx)
+		listened, err := s.watchProfiles(ctx, log)
 		s.profiles.setTTL(ProfileTTL)
+		if listened {
+			backoff = firstBackoff // a new failure, not the same one again
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -64,12 +68,13 @@ func (s *Store) WatchProfiles(ctx context.Context, log *slog.Logger) {
 	}
 }
 
-// watchProfiles listens until its connection fails or ctx ends. The connection
-// is never returned to the pool: it may still be listening.
-func (s *Store) watchProfiles(ctx context.Context) error {
+// watchProfiles listens until its connection fails or ctx ends, and reports
+// whether it got as far as listening. The connection is never returned to the
+// pool: it may still be listening.
+func (s *Store) watchProfiles(ctx context.Context, log *slog.Logger) (listened bool, _ error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer conn.Close()
 	var werr error
@@ -79,9 +84,11 @@ func (s *Store) watchProfiles(ctx context.Context) error {
 			werr = err
 			return driver.ErrBadConn
 		}
+		listened = true
 		s.profiles.setTTL(ProfileTTLWatched)
 		s.watch.pid.Store(pc.PgConn().PID())
 		defer s.watch.pid.Store(0)
+		log.Info("profile cache: listening for customer changes", "channel", profileChannel, "backend_pid", pc.PgConn().PID())
 		for {
 			wctx, cancel := context.WithTimeout(ctx, profileWatchPing)
 			n, err := pc.WaitForNotification(wctx)
@@ -113,5 +120,5 @@ func (s *Store) watchProfiles(ctx context.Context) error {
 			}
 		}
 	})
-	return werr
+	return listened, werr
 }
