@@ -11,7 +11,10 @@
 #
 # SCENARIO is one of bench/wrk/tally.lua's (transfers, payouts, balances, mixed,
 # batch; search needs its million customers, see run.sh). Each run is preceded by a
-# 3 s warm-up on the same server. Environment: AB_VUS (default 32; batch: 2),
+# 3 s warm-up on the same server. Each line ends with the CPU time the server and
+# PostgreSQL spent per request (per transfer for batch; postgres processes that
+# exit during the run, autovacuum workers, drop out of the sum) and the WAL written
+# per request, which does not move with the machine's speed. Environment: AB_VUS (default 32; batch: 2),
 # AB_PORT (18081), AB_KEEP=1 keeps the databases. Uses the embedded cluster.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -73,12 +76,37 @@ load() { # label duration
 		wrk -t "$((VUS < 2 ? VUS : 2))" -c "$VUS" -d "$2" --latency --timeout 120s -s bench/wrk/tally.lua "$API" 2>&1 | tail -1
 }
 
+# wal_written prints the cluster's WAL records and bytes so far (pg_stat_wal): per
+# request, how much PostgreSQL wrote — the same whatever the machine's speed (the
+# cluster is shared, so anything else running on it counts too).
+wal_written() { psql "$(cat "$WORK/$1.url")" -tAF' ' -c "SELECT wal_records, wal_bytes FROM pg_stat_wal"; }
+
+# cpu_ticks prints the CPU ticks (1/100 s) used so far by the server and by every
+# postgres process: their difference over a run, per request, is what a request
+# cost in CPU, which moves less with the machine's speed than throughput does.
+cpu_ticks() {
+	local p=0 pid
+	for pid in $(pgrep -u postgres 2>/dev/null); do p=$((p + $(awk '{print $14+$15}' "/proc/$pid/stat" 2>/dev/null || echo 0))); done
+	echo "$(awk '{print $14+$15}' "/proc/$PID/stat") $p"
+}
+
 for r in $(seq "$ROUNDS"); do
 	for arm in "${ARMS[@]}"; do
 		label=${arm%%=*} bin=${arm#*=}
 		serve "$bin" "$(cat "$WORK/$label.url")"
 		load "$label" 3s >/dev/null
-		echo "round $r $label: $(load "$label" "$DURATION")"
+		before=$(cpu_ticks) wal0=$(wal_written "$label")
+		line=$(load "$label" "$DURATION")
+		after=$(cpu_ticks) wal1=$(wal_written "$label")
+		n=$(sed -nE 's/.*"requests": ([0-9]+).*/\1/p' "$WORK/summary.json")
+		cpu=$(awk -v b="$before" -v a="$after" -v n="${n:-0}" -v m="$([ "$SCENARIO" = batch ] && echo 1000 || echo 1)" 'BEGIN {
+			split(b, x, " "); split(a, y, " "); if (n == 0) { print "cpu n/a"; exit }
+			printf "cpu per %s: tally %.0f µs, postgres %.0f µs", (m > 1 ? "transfer" : "request"),
+				(y[1] - x[1]) * 10000 / (n * m), (y[2] - x[2]) * 10000 / (n * m) }')
+		wal=$(awk -v b="$wal0" -v a="$wal1" -v n="${n:-0}" -v m="$([ "$SCENARIO" = batch ] && echo 1000 || echo 1)" 'BEGIN {
+			split(b, x, " "); split(a, y, " "); if (n == 0) exit
+			printf "WAL %.1f records, %.0f bytes", (y[1] - x[1]) / (n * m), (y[2] - x[2]) / (n * m) }')
+		echo "round $r $label: $line; $cpu; $wal"
 		stop
 	done
 done

@@ -38,25 +38,57 @@ var idLastRand [10]byte
 // NewID returns prefix + a 26-character ULID: 48 bits of milliseconds then 80 random
 // bits, incremented within one millisecond so ids of one process sort by creation.
 func NewID(prefix string) string {
+	ms, r := nextID(1)
+	return formatID(prefix, ms, r)
+}
+
+// newIDBlock reserves the 32 ids that differ only in their last character and
+// returns what they share: prefix and the first 25 characters. Any of the 32,
+// completed with one character of crockford, is a new id (EntryIDOnShard picks
+// one by its hash).
+func newIDBlock(prefix string) string {
+	ms, r := nextID(32)
+	id := formatID(prefix, ms, r)
+	return id[:len(id)-1]
+}
+
+// nextID reserves the next id, or, with block 32, the next 32 ids that share all
+// but their last character (5 bits): the low 5 bits of the first are zero.
+func nextID(block byte) (uint64, [10]byte) {
 	ms := uint64(time.Now().UnixMilli())
 	var r [10]byte
 	idMu.Lock()
+	defer idMu.Unlock()
 	if ms <= idLastMs {
 		ms = idLastMs
 		r = idLastRand
-		for i := len(r) - 1; i >= 0; i-- {
-			r[i]++
-			if r[i] != 0 {
-				break
-			}
-		}
+		increment(&r)
 	} else if _, err := rand.Read(r[:]); err != nil {
-		idMu.Unlock()
 		panic("crypto/rand failed: " + err.Error())
 	}
-	idLastMs, idLastRand = ms, r
-	idMu.Unlock()
+	last := r
+	if block > 1 {
+		if r[9]&(block-1) != 0 { // round up to the block's start
+			r[9] |= block - 1
+			increment(&r)
+		}
+		last = r
+		last[9] |= block - 1
+	}
+	idLastMs, idLastRand = ms, last
+	return ms, r
+}
 
+func increment(r *[10]byte) {
+	for i := len(r) - 1; i >= 0; i-- {
+		r[i]++
+		if r[i] != 0 {
+			break
+		}
+	}
+}
+
+func formatID(prefix string, ms uint64, r [10]byte) string {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[0:8], ms<<16)
 	copy(b[6:], r[:])

@@ -3,6 +3,7 @@ package ledger
 import (
 	"fmt"
 	"hash/fnv"
+	mrand "math/rand/v2"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -65,19 +66,48 @@ func hotShard(shardKey string) int16 {
 	return int16(h.Sum32() % hotShards)
 }
 
-// EntryIDInLane returns a new entry id whose hot-account shards are in lane of
-// lanes (shard mod lanes = lane): writers that run concurrently, each in its own
-// lane, never wait on each other's shard rows (the API's combiner gives each of
-// its workers a lane, so two batches of payouts do not queue on one fee shard).
-// lanes <= 1 is any id.
-func EntryIDInLane(lane, lanes int) string {
+// LaneShard picks a hot-account shard in lane of lanes (shard mod lanes = lane)
+// at random: writers that run concurrently, each in its own lane, never wait on
+// each other's shard rows. lanes <= 1 is any shard.
+func LaneShard(lane, lanes int) int16 {
+	if lanes <= 1 {
+		return int16(mrand.IntN(hotShards))
+	}
+	return int16(lane + lanes*mrand.IntN((hotShards-lane+lanes-1)/lanes))
+}
+
+// EntryIDOnShard returns a new entry id that puts every hot account an entry
+// with that id touches on shard (taken mod the shard count, so any value is one).
+// The API's combiner gives each batch one shard of its worker's lane (LaneShard):
+// the batch's payouts then share one fee row and one settlement row, not one
+// each, and two workers' batches never queue on the same row.
+//
+// It reserves 32 ids that differ in their last character only and hashes the
+// shared part once: FNV-1a's last step maps the 32 last characters to 32
+// different shards (each character differs in its low 6 bits, and XOR then an
+// odd multiplier are bijections mod 64), so a block holds the shard half the
+// time; two blocks are needed on average.
+func EntryIDOnShard(shard int16) string {
+	want := uint32((int(shard)%hotShards + hotShards) % hotShards)
 	for {
-		id := NewID(PrefixEntry)
-		if lanes <= 1 || int(hotShard(id))%lanes == lane {
-			return id
+		head := newIDBlock(PrefixEntry)
+		h := uint32(fnvOffset32)
+		for i := 0; i < len(head); i++ {
+			h = (h ^ uint32(head[i])) * fnvPrime32
+		}
+		for i := 0; i < len(crockford); i++ {
+			if ((h^uint32(crockford[i]))*fnvPrime32)%hotShards == want {
+				return head + crockford[i:i+1]
+			}
 		}
 	}
 }
+
+// FNV-1a's 32-bit parameters (hash/fnv), for EntryIDOnShard's incremental hash.
+const (
+	fnvOffset32 = 2166136261
+	fnvPrime32  = 16777619
+)
 
 // Direction is the side of a line.
 type Direction string

@@ -215,29 +215,51 @@ func TestValidateEntry(t *testing.T) {
 	}
 }
 
-// TestEntryIDInLane: ids of lane l of n put every hot account on shards ≡ l mod n
-// (so concurrent writers in different lanes share no shard row), and are new ids.
-func TestEntryIDInLane(t *testing.T) {
-	fees := BusinessAccount("BUS_X", PurposeFees, "USD")
-	seen := map[string]bool{}
+// TestLaneShard: the shards of lane l of n are ≡ l mod n, and together the lanes
+// use every shard.
+func TestLaneShard(t *testing.T) {
 	for lanes := 1; lanes <= 4; lanes++ {
 		used := map[int16]bool{}
 		for lane := range lanes {
-			for range 200 {
-				id := EntryIDInLane(lane, lanes)
-				if seen[id] || !strings.HasPrefix(id, PrefixEntry) {
-					t.Fatalf("id %q repeated or not an entry id", id)
-				}
-				seen[id] = true
-				s := fees.Shard(id)
-				if int(s)%lanes != lane {
-					t.Fatalf("lane %d of %d: id %s is on shard %d", lane, lanes, id, s)
+			for range 2000 { // a shard missed by chance: < 64·(63/64)^2000 ≈ 1e-12
+				s := LaneShard(lane, lanes)
+				if s < 0 || s >= hotShards || int(s)%lanes != lane {
+					t.Fatalf("lane %d of %d: shard %d", lane, lanes, s)
 				}
 				used[s] = true
 			}
 		}
-		if len(used) < hotShards*3/4 {
-			t.Fatalf("%d lanes: ids cover %d of %d shards; the lanes should share them all out", lanes, len(used), hotShards)
+		if len(used) != hotShards {
+			t.Fatalf("%d lanes: the lanes used %d of %d shards", lanes, len(used), hotShards)
 		}
+	}
+}
+
+// TestEntryIDOnShard: an id made for a shard puts every hot account of its
+// entry on that shard, guarded accounts stay on shard 0, and ids stay unique.
+func TestEntryIDOnShard(t *testing.T) {
+	fees := BusinessAccount("BUS_X", PurposeFees, "USD")
+	settlement := BusinessAccount("BUS_X", SettlementPurpose("bank"), "USD")
+	profile := ProfileAccount("CUS_X", "USD")
+	seen := map[string]bool{}
+	for _, shard := range []int16{0, 1, 31, 63, 64 + 5, -3} {
+		for range 50 {
+			id := EntryIDOnShard(shard)
+			if seen[id] || !strings.HasPrefix(id, PrefixEntry) {
+				t.Fatalf("id %q repeated or not an entry id", id)
+			}
+			seen[id] = true
+			want := (shard%hotShards + hotShards) % hotShards
+			if fees.Shard(id) != want || settlement.Shard(id) != want || profile.Shard(id) != 0 {
+				t.Fatalf("shard %d: id %s puts fees on %d, settlement on %d, the profile on %d",
+					shard, id, fees.Shard(id), settlement.Shard(id), profile.Shard(id))
+			}
+		}
+	}
+}
+
+func BenchmarkEntryIDOnShard(b *testing.B) {
+	for i := 0; b.Loop(); i++ {
+		EntryIDOnShard(int16(i))
 	}
 }

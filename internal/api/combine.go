@@ -124,7 +124,7 @@ func (cb *combiner) submit(j *moneyJob) jobResult {
 }
 
 // work runs batches; lane of lanes is the worker's share of the hot accounts'
-// shard rows (ledger.EntryIDInLane), so workers' batches never wait on each other
+// shard rows (ledger.LaneShard), so workers' batches never wait on each other
 // there.
 func (cb *combiner) work(lane, lanes int) {
 	batch := make([]*moneyJob, 0, combineMax)
@@ -248,7 +248,10 @@ func (cb *combiner) run(jobs []*moneyJob, lane, lanes int) {
 		profiles := checkSenders(business, jobs, live, results, statuses)
 		live = slices.DeleteFunc(live, func(i int) bool { return results[i].err != nil })
 		prepareTransfers(jobs, live, results, entries, profiles)
-		holdID := func() string { return ledger.EntryIDInLane(lane, lanes) }
+		// One hot-account shard for the whole batch, in the worker's lane: its
+		// payouts share one fee row and one settlement row (ledger.EntryIDOnShard).
+		shard := ledger.LaneShard(lane, lanes)
+		holdID := func() string { return ledger.EntryIDOnShard(shard) }
 		if err := preparePayouts(ctx, tx, business, jobs, live, results, entries, payouts, holdID); err != nil {
 			return err
 		}

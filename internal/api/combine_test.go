@@ -154,7 +154,8 @@ func TestCombinerBatchKeepsEachOutcome(t *testing.T) {
 
 // TestCombinerPayoutsKeepToTheirLane: a worker's payouts hold their amounts and
 // fees on the hot accounts' shard rows of its own lane only (lane 1 of 2: odd
-// shards; lane 0: even), so two workers' batches never wait on each other there.
+// shards; lane 0: even), so two workers' batches never wait on each other there;
+// and one batch's payouts all use one shard row of each hot account.
 func TestCombinerPayoutsKeepToTheirLane(t *testing.T) {
 	t.Parallel()
 	srv := testServer(t)
@@ -177,14 +178,16 @@ func TestCombinerPayoutsKeepToTheirLane(t *testing.T) {
 				t.Fatalf("lane %d payout %d: %v", lane, i, r.err)
 			}
 		}
-		var hot, inLane int
-		if err := pgtest.DB(t).QueryRowContext(context.Background(), `SELECT count(*), count(*) FILTER (WHERE shard % 2 = ?)
+		var hot, inLane, rows int
+		if err := pgtest.DB(t).QueryRowContext(context.Background(), `SELECT count(*), count(*) FILTER (WHERE shard % 2 = ?),
+				count(DISTINCT (purpose, shard)) FILTER (WHERE shard % 2 = ?)
 			FROM ledger_lines WHERE business_id = ? AND owner_id = ? AND purpose IN ('fees', 'settlement:bank')`,
-			lane, c.business.ID, c.business.ID).Scan(&hot, &inLane); err != nil {
+			lane, lane, c.business.ID, c.business.ID).Scan(&hot, &inLane, &rows); err != nil {
 			t.Fatal(err)
 		}
-		if want := 24 * (lane + 1); hot != want || inLane != 24 {
-			t.Fatalf("lane %d: %d hold lines on hot accounts (want %d), %d in the lane (want 24)", lane, hot, want, inLane)
+		if want := 24 * (lane + 1); hot != want || inLane != 24 || rows != 2 {
+			t.Fatalf("lane %d: %d hold lines on hot accounts (want %d), %d in the lane (want 24) on %d balance rows (want 2: one fee, one settlement)",
+				lane, hot, want, inLane, rows)
 		}
 	}
 	mustVerify(t, c.business.ID)
