@@ -10,6 +10,7 @@
 # Environment (all optional):
 #   BENCH_QUICK=1            5 s runs, 100,000 search customers, result in bench/out/ (script check)
 #   BENCH_DURATION=30s       length of every load run
+#   BENCH_WARMUP=5s          unmeasured run of the same load before every closed-loop run and pgbench run (0s: none)
 #   BENCH_PGBENCH_SECONDS=30 length of each pgbench run (-T)
 #   BENCH_VUS=32             closed-loop concurrency (and pgbench -c)
 #   BENCH_CLOSED_TOOL=wrk    wrk or k6: the closed-loop load generator (k6 if wrk is missing)
@@ -33,10 +34,12 @@ cd "$ROOT"
 QUICK=${BENCH_QUICK:-0}
 if [ "$QUICK" = 1 ]; then
 	DURATION=${BENCH_DURATION:-5s}
+	WARMUP=${BENCH_WARMUP:-2s}
 	PGB_SECONDS=${BENCH_PGBENCH_SECONDS:-5}
 	SEARCH_N=${BENCH_SEARCH_CUSTOMERS:-100000}
 else
 	DURATION=${BENCH_DURATION:-30s}
+	WARMUP=${BENCH_WARMUP:-5s}
 	PGB_SECONDS=${BENCH_PGBENCH_SECONDS:-30}
 	SEARCH_N=${BENCH_SEARCH_CUSTOMERS:-1000000}
 fi
@@ -138,14 +141,15 @@ export DATABASE_URL=$DB_URL
 	echo "note:        load generator, server and PostgreSQL share the same $(nproc) cores"
 } >"$OUT/machine.txt"
 date -u '+%Y-%m-%d %H:%M UTC' >"$OUT/date.txt"
-echo "duration $DURATION per load run, closed loop $VUS clients ($CLOSED_TOOL) (batch: $BATCH_VUS senders × ${BENCH_BATCH_SIZE:-1000} transfers), open loop (k6) at ${OPEN_FRACTION} × closed-loop throughput (at most ${OPEN_MAX}/s), $CUSTOMERS funded customers, $SEARCH_N customers for search, idempotency keys $([ "$IDEMPOTENCY" = 1 ] && echo on || echo off), pgbench -T $PGB_SECONDS, TALLY_WORKERS=false, rate limit off (1e6/s)" >"$OUT/settings.txt"
+echo "duration $DURATION per load run after a $WARMUP unmeasured warm-up (closed loop and pgbench), closed loop $VUS clients ($CLOSED_TOOL) (batch: $BATCH_VUS senders × ${BENCH_BATCH_SIZE:-1000} transfers), open loop (k6) at ${OPEN_FRACTION} × closed-loop throughput (at most ${OPEN_MAX}/s), $CUSTOMERS funded customers, $SEARCH_N customers for search, idempotency keys $([ "$IDEMPOTENCY" = 1 ] && echo on || echo off), pgbench -T $PGB_SECONDS, TALLY_WORKERS=false, rate limit off (1e6/s)" >"$OUT/settings.txt"
 
 # ---- pgbench: the ceiling of this PostgreSQL on its own banking benchmark ----
 pgbench_run() { # name, extra args
 	local name=$1
 	shift
 	mkdir -p "$OUT/pgbench/$name-log"
-	log "pgbench $name -c $VUS -j 2 -T $PGB_SECONDS $*"
+	[ "${WARMUP%s}" = 0 ] || cmd pgbench -c "$VUS" -j 2 -T "${WARMUP%s}" "$@" "$PGB_URL" >"$OUT/pgbench/$name-warmup.txt" 2>&1
+	log "pgbench $name -c $VUS -j 2 -T $PGB_SECONDS $* (after a $WARMUP warm-up)"
 	(cd "$OUT/pgbench/$name-log" && cmd pgbench -c "$VUS" -j 2 -T "$PGB_SECONDS" -l "$@" "$PGB_URL") >"$OUT/pgbench/$name.txt" 2>&1
 	grep -E '^tps|latency average' "$OUT/pgbench/$name.txt" >&2 || true
 }
@@ -232,6 +236,23 @@ load_run() {
 	dir="$OUT/runs/$(printf '%02d' "$RUN_SEQ")-$scenario-$mode"
 	mkdir -p "$dir"
 	settle
+	# Warm-up, unmeasured, as pgbench gets its own: the server's pool connections,
+	# their prepared statements and caches are in place when the measured run starts.
+	# (The open loop follows the closed loop of the same scenario: already warm.)
+	if [ "${WARMUP%s}" = 0 ] || [ "$mode" != closed ]; then
+		:
+	elif [ "$tool" = wrk ]; then
+		cmd env SCENARIO="$scenario" VUS="$vus" KEY="$KEY" CUSTOMERS="$OUT/customers.json" SEARCH_N="$SEARCH_N" \
+			BATCH_SIZE="${BENCH_BATCH_SIZE:-1000}" IDEMPOTENCY="$IDEMPOTENCY" SUMMARY="$dir/warmup.json" \
+			wrk -t "$((vus < 2 ? vus : 2))" -c "$vus" -d "$WARMUP" --timeout 120s -s bench/wrk/tally.lua "$API" >"$dir/warmup.out" 2>&1 ||
+			log "warm-up failed (see $dir/warmup.out)"
+	else
+		cmd "$BIN/k6" run --quiet --no-color --no-usage-report \
+			-e SCENARIO="$scenario" -e MODE="$mode" -e VUS="$vus" -e RATE=0 -e DURATION="$WARMUP" \
+			-e API="$API" -e KEY="$KEY" -e CUSTOMERS="$OUT/customers.json" -e SEARCH_N="$SEARCH_N" \
+			-e BATCH_SIZE="${BENCH_BATCH_SIZE:-1000}" -e IDEMPOTENCY="$IDEMPOTENCY" -e SUMMARY="$dir/warmup.json" \
+			bench/k6/tally.js >"$dir/warmup.out" 2>&1 || log "warm-up failed (see $dir/warmup.out)"
+	fi
 	log "$tool $scenario $mode ($vus clients${rate:+, rate $rate/s}, $DURATION)"
 	rss_sampler "$dir/rss_kb" &
 	local sampler=$!
