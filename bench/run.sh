@@ -12,6 +12,8 @@
 #   BENCH_DURATION=30s       length of every load run
 #   BENCH_WARMUP=5s          unmeasured run of the same load before every closed-loop run and pgbench run (0s: none)
 #   BENCH_PGBENCH_SECONDS=30 length of each pgbench run (-T)
+#   BENCH_PAIRED_ROUNDS=3    rounds of pgbench tpcb / transfers / payouts taking turns (0: none)
+#   BENCH_PAIRED_DURATION=10s  length of each of their windows
 #   BENCH_VUS=32             closed-loop concurrency (and pgbench -c)
 #   BENCH_CLOSED_TOOL=wrk    wrk or k6: the closed-loop load generator (k6 if wrk is missing)
 #   BENCH_BATCH_VUS=2        concurrent batch senders (one per core)
@@ -35,15 +37,18 @@ QUICK=${BENCH_QUICK:-0}
 if [ "$QUICK" = 1 ]; then
 	DURATION=${BENCH_DURATION:-5s}
 	WARMUP=${BENCH_WARMUP:-2s}
+	PAIRED_DURATION=${BENCH_PAIRED_DURATION:-3s}
 	PGB_SECONDS=${BENCH_PGBENCH_SECONDS:-5}
 	SEARCH_N=${BENCH_SEARCH_CUSTOMERS:-100000}
 else
 	DURATION=${BENCH_DURATION:-30s}
 	WARMUP=${BENCH_WARMUP:-5s}
+	PAIRED_DURATION=${BENCH_PAIRED_DURATION:-10s}
 	PGB_SECONDS=${BENCH_PGBENCH_SECONDS:-30}
 	SEARCH_N=${BENCH_SEARCH_CUSTOMERS:-1000000}
 fi
 VUS=${BENCH_VUS:-32}
+PAIRED_ROUNDS=${BENCH_PAIRED_ROUNDS:-3}
 BATCH_VUS=${BENCH_BATCH_VUS:-2}
 OPEN_FRACTION=${BENCH_OPEN_FRACTION:-0.5}
 OPEN_MAX=${BENCH_OPEN_MAX:-5000}
@@ -321,6 +326,36 @@ for s in $SCENARIOS; do
 	*) log "unknown scenario $s" ;;
 	esac
 done
+
+# ---- paired rounds: the ratio targets (1) and (2) measured side by side ----
+# The machine's speed drifts by up to 30% within an hour (bench/README.md), and the
+# runs above are minutes apart, so one window each decides a ratio by chance as much
+# as by the code. Here pgbench tpcb-like, (1) transfers and (2) payouts take turns in
+# short closed-loop windows (each round in a rotated order), so drift falls on all
+# three alike; the report gives the ratios of their summed counts beside the
+# single-window ones.
+if [ "$PAIRED_ROUNDS" -gt 0 ] && [ "$CLOSED_TOOL" = wrk ] && [[ " $SCENARIOS " == *" transfers "* ]] && [[ " $SCENARIOS " == *" payouts "* ]]; then
+	mkdir -p "$OUT/paired"
+	settle
+	log "paired rounds: $PAIRED_ROUNDS × (pgbench tpcb, transfers, payouts), $PAIRED_DURATION each"
+	order=(tpcb transfers payouts)
+	for r in $(seq 1 "$PAIRED_ROUNDS"); do
+		for x in "${order[@]}"; do
+			if [ "$x" = tpcb ]; then
+				cmd pgbench -c "$VUS" -j 2 -T "${PAIRED_DURATION%s}" "$PGB_URL" >"$OUT/paired/$r-tpcb.txt" 2>&1
+			else
+				cmd env SCENARIO="$x" VUS="$VUS" KEY="$KEY" CUSTOMERS="$OUT/customers.json" SEARCH_N="$SEARCH_N" \
+					BATCH_SIZE="${BENCH_BATCH_SIZE:-1000}" IDEMPOTENCY="$IDEMPOTENCY" SUMMARY="$OUT/paired/$r-$x.json" \
+					wrk -t 2 -c "$VUS" -d "$PAIRED_DURATION" --latency --timeout 120s -s bench/wrk/tally.lua "$API" >"$OUT/paired/$r-$x.out" 2>&1
+			fi
+		done
+		log "round $r: $(sed -nE 's/^tps = ([0-9.]+).*/tpcb \1 tps/p' "$OUT/paired/$r-tpcb.txt"), $(tail -1 "$OUT/paired/$r-transfers.out" | cut -d, -f1), $(tail -1 "$OUT/paired/$r-payouts.out" | cut -d, -f1)"
+		order=("${order[@]:1}" "${order[0]}")
+	done
+	log "tally verify"
+	TALLY_REQUEST_TIMEOUT=5m "$TALLY" verify >"$OUT/paired/verify.txt" 2>&1 || log "VERIFY FAILED: $OUT/paired/verify.txt"
+	tail -1 "$OUT/paired/verify.txt" >&2
+fi
 
 echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
 curl -fsS -o "$OUT/heap.pprof" "http://$PPROF_ADDR/debug/pprof/heap" || true

@@ -312,7 +312,11 @@ func report(args []string) error {
 		w("%s/%s %s", r.load.Scenario, r.load.Mode, r.load.Statuses)
 	}
 	w(".\n")
-	w("\n%s", targets(runs, tpcb, sel))
+	paired := loadPaired(filepath.Join(*dir, "paired"))
+	w("\n%s", targets(runs, tpcb, sel, paired))
+	if t := paired.table(); t != "" {
+		w("%s\n`tally verify` after the rounds: %s.\n", t, verifySummary(read("paired/verify.txt")))
+	}
 	if p := read("profile.md"); p != "" {
 		w("\n## CPU profile during scenario (1)\n\n%s\n", p)
 	}
@@ -447,7 +451,7 @@ func loadPgbench(dir, name string) pgb {
 // targets checks the goals of issue 8 against this run. Throughput and the p99 of
 // the same-concurrency goals come from the closed-loop runs (32 VUs, like pgbench's
 // 32 clients); the open-loop p99 is shown beside them.
-func targets(runs []run, tpcb, sel pgb) string {
+func targets(runs []run, tpcb, sel pgb, paired pairedRounds) string {
 	find := func(scenario, mode string) *loadResult {
 		for i := range runs {
 			if runs[i].load.Scenario == scenario && runs[i].load.Mode == mode {
@@ -485,6 +489,11 @@ func targets(runs []run, tpcb, sel pgb) string {
 	if k, t := find("payouts", "closed"), find("transfers", "closed"); k != nil && t != nil && t.ReqRate > 0 {
 		w("- (2) payouts ≥ 0.9× transfers: %s — %.2f× (%s vs %s req/s), p99 %s ms%s\n", mark(k.ReqRate >= 0.9*t.ReqRate),
 			k.ReqRate/t.ReqRate, f0(k.ReqRate), f0(t.ReqRate), f1(k.P99), openP99("payouts"))
+	}
+	if t, p, b, ok := paired.sums(); ok {
+		w("- (1) and (2) in %d paired rounds (pgbench tpcb-like, transfers and payouts taking turns in %s s windows; see below): "+
+			"(1) %s — %.2f× tpcb-like; (2) %s — %.2f× transfers\n",
+			len(paired), f0(paired[0].seconds), mark(t >= b), t/b, mark(p >= 0.9*t), p/t)
 	}
 	if k := find("balances", "closed"); k != nil && sel.TPS > 0 {
 		w("- (3) balances ≥ 0.5× pgbench -S, p99 < 10 ms: %s — %.2f×, p99 %s ms%s\n", mark(k.ReqRate >= 0.5*sel.TPS && k.P99 < 10),
@@ -545,4 +554,66 @@ func cpuSplit(dir string) string {
 		other = f0(100 * ((b[3] - a[3]) - (b[0] - a[0]) - (b[1] - a[1]) - (b[2] - a[2]) - (b[4] - a[4])) / total)
 	}
 	return fmt.Sprintf("%s/%s/%s/%s/%s %%", pct(0), pct(1), pct(2), other, pct(4))
+}
+
+// pairedRound is one round of run.sh's paired step: pgbench tpcb-like, (1)
+// transfers and (2) payouts, each a short closed-loop window, taking turns.
+type pairedRound struct {
+	tpcb, transfers, payouts float64 // tps, req/s, req/s
+	seconds                  float64 // the length of a window
+}
+
+type pairedRounds []pairedRound
+
+// loadPaired reads dir/<round>-tpcb.txt, -transfers.json and -payouts.json for
+// rounds 1, 2, … until one is missing. A round missing a figure ends the list.
+func loadPaired(dir string) pairedRounds {
+	var out pairedRounds
+	for r := 1; ; r++ {
+		tp := loadPgbench(dir, fmt.Sprintf("%d-tpcb", r))
+		var tr, po loadResult
+		for _, x := range []struct {
+			name string
+			into *loadResult
+		}{{"transfers", &tr}, {"payouts", &po}} {
+			b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%d-%s.json", r, x.name)))
+			if err != nil || json.Unmarshal(b, x.into) != nil {
+				return out
+			}
+		}
+		if tp.TPS <= 0 || tr.ReqRate <= 0 || po.ReqRate <= 0 {
+			return out
+		}
+		out = append(out, pairedRound{tpcb: tp.TPS, transfers: tr.ReqRate, payouts: po.ReqRate, seconds: tr.DurationS})
+	}
+}
+
+// sums returns the mean rates over every round (the windows are of equal
+// length, so these are the ratios of the summed counts).
+func (ps pairedRounds) sums() (transfers, payouts, tpcb float64, ok bool) {
+	for _, p := range ps {
+		transfers, payouts, tpcb = transfers+p.transfers, payouts+p.payouts, tpcb+p.tpcb
+	}
+	n := float64(len(ps))
+	return transfers / n, payouts / n, tpcb / n, len(ps) > 0
+}
+
+func (ps pairedRounds) table() string {
+	if len(ps) == 0 {
+		return ""
+	}
+	var sb strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&sb, format, a...) }
+	w("\n## Paired rounds\n\n")
+	w("pgbench tpcb-like (`-c 32 -j 2`), (1) transfers and (2) payouts (wrk, 32 clients) in turn, each round in a rotated order, ")
+	w("after all the scenarios above, so that the machine's drift falls on all three alike; the last row is the mean of the rounds.\n\n")
+	w("| round | pgbench tpcb-like | (1) transfers | (2) payouts | (1) ÷ tpcb-like | (2) ÷ (1) |\n")
+	w("|---|---:|---:|---:|---:|---:|\n")
+	for i, p := range ps {
+		w("| %d | %s tps | %s req/s | %s req/s | %.2f× | %.2f× |\n", i+1, f0(p.tpcb), f0(p.transfers), f0(p.payouts),
+			p.transfers/p.tpcb, p.payouts/p.transfers)
+	}
+	t, p, b, _ := ps.sums()
+	w("| mean | %s tps | %s req/s | %s req/s | %.2f× | %.2f× |\n", f0(b), f0(t), f0(p), t/b, p/t)
+	return sb.String()
 }
