@@ -12,7 +12,7 @@
 #   BENCH_DURATION=30s       length of every load run
 #   BENCH_WARMUP=5s          unmeasured run of the same load before every closed-loop run and pgbench run (0s: none)
 #   BENCH_PGBENCH_SECONDS=30 length of each pgbench run (-T)
-#   BENCH_PAIRED_ROUNDS=3    rounds of pgbench tpcb / transfers / payouts taking turns (0: none)
+#   BENCH_PAIRED_ROUNDS=3    rounds of pgbench tpcb / transfers / payouts / pgbench -S / balances taking turns (0: none)
 #   BENCH_PAIRED_DURATION=10s  length of each of their windows
 #   BENCH_VUS=32             closed-loop concurrency (and pgbench -c)
 #   BENCH_CLOSED_TOOL=wrk    wrk or k6: the closed-loop load generator (k6 if wrk is missing)
@@ -327,29 +327,34 @@ for s in $SCENARIOS; do
 	esac
 done
 
-# ---- paired rounds: the ratio targets (1) and (2) measured side by side ----
+# ---- paired rounds: the ratio targets measured side by side ----
 # The machine's speed drifts by up to 30% within an hour (bench/README.md), and the
 # runs above are minutes apart, so one window each decides a ratio by chance as much
-# as by the code. Here pgbench tpcb-like, (1) transfers and (2) payouts take turns in
-# short closed-loop windows (each round in a rotated order), so drift falls on all
-# three alike; the report gives the ratios of their summed counts beside the
-# single-window ones.
+# as by the code. Here pgbench tpcb-like, (1) transfers, (2) payouts, pgbench -S and
+# (3) balances take turns in short closed-loop windows (each round in a rotated
+# order), so drift falls on all alike; the report gives the ratios of their means
+# beside the single-window ones.
 if [ "$PAIRED_ROUNDS" -gt 0 ] && [ "$CLOSED_TOOL" = wrk ] && [[ " $SCENARIOS " == *" transfers "* ]] && [[ " $SCENARIOS " == *" payouts "* ]]; then
 	mkdir -p "$OUT/paired"
 	settle
-	log "paired rounds: $PAIRED_ROUNDS × (pgbench tpcb, transfers, payouts), $PAIRED_DURATION each"
 	order=(tpcb transfers payouts)
+	[[ " $SCENARIOS " == *" balances "* ]] && order+=(select balances)
+	log "paired rounds: $PAIRED_ROUNDS × (${order[*]}), $PAIRED_DURATION each"
 	for r in $(seq 1 "$PAIRED_ROUNDS"); do
 		for x in "${order[@]}"; do
 			if [ "$x" = tpcb ]; then
 				cmd pgbench -c "$VUS" -j 2 -T "${PAIRED_DURATION%s}" "$PGB_URL" >"$OUT/paired/$r-tpcb.txt" 2>&1
+			elif [ "$x" = select ]; then
+				cmd pgbench -c "$VUS" -j 2 -T "${PAIRED_DURATION%s}" -S "$PGB_URL" >"$OUT/paired/$r-select.txt" 2>&1
 			else
 				cmd env SCENARIO="$x" VUS="$VUS" KEY="$KEY" CUSTOMERS="$OUT/customers.json" SEARCH_N="$SEARCH_N" \
 					BATCH_SIZE="${BENCH_BATCH_SIZE:-1000}" IDEMPOTENCY="$IDEMPOTENCY" SUMMARY="$OUT/paired/$r-$x.json" \
 					wrk -t 2 -c "$VUS" -d "$PAIRED_DURATION" --latency --timeout 120s -s bench/wrk/tally.lua "$API" >"$OUT/paired/$r-$x.out" 2>&1
 			fi
 		done
-		log "round $r: $(sed -nE 's/^tps = ([0-9.]+).*/tpcb \1 tps/p' "$OUT/paired/$r-tpcb.txt"), $(tail -1 "$OUT/paired/$r-transfers.out" | cut -d, -f1), $(tail -1 "$OUT/paired/$r-payouts.out" | cut -d, -f1)"
+		line="round $r: $(sed -nE 's/^tps = ([0-9.]+).*/tpcb \1 tps/p' "$OUT/paired/$r-tpcb.txt"), $(tail -1 "$OUT/paired/$r-transfers.out" | cut -d, -f1), $(tail -1 "$OUT/paired/$r-payouts.out" | cut -d, -f1)"
+		[ -e "$OUT/paired/$r-select.txt" ] && line+=", $(sed -nE 's/^tps = ([0-9.]+).*/select \1 tps/p' "$OUT/paired/$r-select.txt"), $(tail -1 "$OUT/paired/$r-balances.out" | cut -d, -f1)"
+		log "$line"
 		order=("${order[@]:1}" "${order[0]}")
 	done
 	log "tally verify"

@@ -490,10 +490,14 @@ func targets(runs []run, tpcb, sel pgb, paired pairedRounds) string {
 		w("- (2) payouts ≥ 0.9× transfers: %s — %.2f× (%s vs %s req/s), p99 %s ms%s\n", mark(k.ReqRate >= 0.9*t.ReqRate),
 			k.ReqRate/t.ReqRate, f0(k.ReqRate), f0(t.ReqRate), f1(k.P99), openP99("payouts"))
 	}
-	if t, p, b, ok := paired.sums(); ok {
-		w("- (1) and (2) in %d paired rounds (pgbench tpcb-like, transfers and payouts taking turns in %s s windows; see below): "+
-			"(1) %s — %.2f× tpcb-like; (2) %s — %.2f× transfers\n",
-			len(paired), f0(paired[0].seconds), mark(t >= b), t/b, mark(p >= 0.9*t), p/t)
+	if m, ok := paired.mean(); ok {
+		w("- paired rounds (the ratio targets with pgbench and Tally taking turns in %s s windows; see below): "+
+			"(1) %s — %.2f× tpcb-like; (2) %s — %.2f× transfers", f0(m.seconds), mark(m.transfers >= m.tpcb), m.transfers/m.tpcb,
+			mark(m.payouts >= 0.9*m.transfers), m.payouts/m.transfers)
+		if m.sel > 0 {
+			w("; (3) %s — %.2f× -S", mark(m.balances >= 0.5*m.sel), m.balances/m.sel)
+		}
+		w(" (ratios only: latency and errors are judged on the runs above)\n")
 	}
 	if k := find("balances", "closed"); k != nil && sel.TPS > 0 {
 		w("- (3) balances ≥ 0.5× pgbench -S, p99 < 10 ms: %s — %.2f×, p99 %s ms%s\n", mark(k.ReqRate >= 0.5*sel.TPS && k.P99 < 10),
@@ -557,63 +561,97 @@ func cpuSplit(dir string) string {
 }
 
 // pairedRound is one round of run.sh's paired step: pgbench tpcb-like, (1)
-// transfers and (2) payouts, each a short closed-loop window, taking turns.
+// transfers, (2) payouts and, when balances ran, pgbench -S and (3) balances,
+// each a short closed-loop window, taking turns.
 type pairedRound struct {
 	tpcb, transfers, payouts float64 // tps, req/s, req/s
+	sel, balances            float64 // tps, req/s; 0 when not run
 	seconds                  float64 // the length of a window
 }
 
 type pairedRounds []pairedRound
 
-// loadPaired reads dir/<round>-tpcb.txt, -transfers.json and -payouts.json for
-// rounds 1, 2, … until one is missing. A round missing a figure ends the list.
+// loadPaired reads dir/<round>-tpcb.txt, -transfers.json, -payouts.json and,
+// if there, -select.txt and -balances.json for rounds 1, 2, … until one is
+// incomplete.
 func loadPaired(dir string) pairedRounds {
+	rate := func(r int, name string) float64 {
+		var k loadResult
+		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%d-%s.json", r, name)))
+		if err != nil || json.Unmarshal(b, &k) != nil {
+			return 0
+		}
+		return k.ReqRate
+	}
 	var out pairedRounds
 	for r := 1; ; r++ {
-		tp := loadPgbench(dir, fmt.Sprintf("%d-tpcb", r))
-		var tr, po loadResult
-		for _, x := range []struct {
-			name string
-			into *loadResult
-		}{{"transfers", &tr}, {"payouts", &po}} {
-			b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%d-%s.json", r, x.name)))
-			if err != nil || json.Unmarshal(b, x.into) != nil {
-				return out
-			}
-		}
-		if tp.TPS <= 0 || tr.ReqRate <= 0 || po.ReqRate <= 0 {
+		p := pairedRound{tpcb: loadPgbench(dir, fmt.Sprintf("%d-tpcb", r)).TPS, transfers: rate(r, "transfers"), payouts: rate(r, "payouts"),
+			sel: loadPgbench(dir, fmt.Sprintf("%d-select", r)).TPS, balances: rate(r, "balances")}
+		if p.tpcb <= 0 || p.transfers <= 0 || p.payouts <= 0 || (p.sel > 0) != (p.balances > 0) ||
+			(len(out) > 0 && (p.sel > 0) != (out[0].sel > 0)) {
 			return out
 		}
-		out = append(out, pairedRound{tpcb: tp.TPS, transfers: tr.ReqRate, payouts: po.ReqRate, seconds: tr.DurationS})
+		if b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%d-transfers.json", r))); err == nil {
+			var k loadResult
+			if json.Unmarshal(b, &k) == nil {
+				p.seconds = k.DurationS
+			}
+		}
+		out = append(out, p)
 	}
 }
 
-// sums returns the mean rates over every round (the windows are of equal
-// length, so these are the ratios of the summed counts).
-func (ps pairedRounds) sums() (transfers, payouts, tpcb float64, ok bool) {
+// mean returns the mean of every figure over the rounds (the windows are of
+// equal length, so ratios of means are ratios of summed counts).
+func (ps pairedRounds) mean() (pairedRound, bool) {
+	var m pairedRound
 	for _, p := range ps {
-		transfers, payouts, tpcb = transfers+p.transfers, payouts+p.payouts, tpcb+p.tpcb
+		m.tpcb, m.transfers, m.payouts, m.sel, m.balances = m.tpcb+p.tpcb, m.transfers+p.transfers, m.payouts+p.payouts, m.sel+p.sel, m.balances+p.balances
+	}
+	if len(ps) == 0 {
+		return m, false
 	}
 	n := float64(len(ps))
-	return transfers / n, payouts / n, tpcb / n, len(ps) > 0
+	m.tpcb, m.transfers, m.payouts, m.sel, m.balances = m.tpcb/n, m.transfers/n, m.payouts/n, m.sel/n, m.balances/n
+	m.seconds = ps[0].seconds
+	return m, true
 }
 
 func (ps pairedRounds) table() string {
-	if len(ps) == 0 {
+	m, ok := ps.mean()
+	if !ok {
 		return ""
 	}
+	reads := m.sel > 0
 	var sb strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&sb, format, a...) }
-	w("\n## Paired rounds\n\n")
-	w("pgbench tpcb-like (`-c 32 -j 2`), (1) transfers and (2) payouts (wrk, 32 clients) in turn, each round in a rotated order, ")
-	w("after all the scenarios above, so that the machine's drift falls on all three alike; the last row is the mean of the rounds.\n\n")
-	w("| round | pgbench tpcb-like | (1) transfers | (2) payouts | (1) ÷ tpcb-like | (2) ÷ (1) |\n")
-	w("|---|---:|---:|---:|---:|---:|\n")
-	for i, p := range ps {
-		w("| %d | %s tps | %s req/s | %s req/s | %.2f× | %.2f× |\n", i+1, f0(p.tpcb), f0(p.transfers), f0(p.payouts),
+	row := func(name string, p pairedRound) {
+		w("| %s | %s tps | %s req/s | %s req/s | %.2f× | %.2f× |", name, f0(p.tpcb), f0(p.transfers), f0(p.payouts),
 			p.transfers/p.tpcb, p.payouts/p.transfers)
+		if reads {
+			w(" %s tps | %s req/s | %.2f× |", f0(p.sel), f0(p.balances), p.balances/p.sel)
+		}
+		w("\n")
 	}
-	t, p, b, _ := ps.sums()
-	w("| mean | %s tps | %s req/s | %s req/s | %.2f× | %.2f× |\n", f0(b), f0(t), f0(p), t/b, p/t)
+	w("\n## Paired rounds\n\n")
+	w("pgbench tpcb-like (`-c 32 -j 2`), (1) transfers and (2) payouts (wrk, 32 clients)")
+	if reads {
+		w(", pgbench `-S` and (3) balances")
+	}
+	w(" in turn, %s s each, each round in a rotated order, after all the scenarios above, so that the machine's drift falls on all alike; "+
+		"the last row is the mean of the rounds.\n\n", f0(m.seconds))
+	w("| round | pgbench tpcb-like | (1) transfers | (2) payouts | (1) ÷ tpcb-like | (2) ÷ (1) |")
+	if reads {
+		w(" pgbench -S | (3) balances | (3) ÷ -S |")
+	}
+	w("\n|---|---:|---:|---:|---:|---:|")
+	if reads {
+		w("---:|---:|---:|")
+	}
+	w("\n")
+	for i, p := range ps {
+		row(fmt.Sprint(i+1), p)
+	}
+	row("mean", m)
 	return sb.String()
 }
