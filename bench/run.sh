@@ -21,7 +21,7 @@
 #   BENCH_OPEN_MAX=5000      ... at most this many requests/s (what k6 itself can send beside the server)
 #   BENCH_CUSTOMERS=1000     funded customers
 #   BENCH_SEARCH_CUSTOMERS=1000000  customers in the business for scenario (4)
-#   BENCH_SCENARIOS="transfers payouts balances mixed batch search"
+#   BENCH_SCENARIOS="transfers payouts balances mixed batch paired search"   (paired: see paired_rounds)
 #   BENCH_IDEMPOTENCY=1      every POST carries a unique Idempotency-Key
 #   BENCH_PORT=18080, BENCH_PPROF_ADDR=127.0.0.1:16060
 #   BENCH_DB_POOL_SIZE       TALLY_DB_POOL_SIZE for the server (default: tally's own default)
@@ -53,7 +53,7 @@ BATCH_VUS=${BENCH_BATCH_VUS:-2}
 OPEN_FRACTION=${BENCH_OPEN_FRACTION:-0.5}
 OPEN_MAX=${BENCH_OPEN_MAX:-5000}
 CUSTOMERS=${BENCH_CUSTOMERS:-1000}
-SCENARIOS=${BENCH_SCENARIOS:-"transfers payouts balances mixed batch search"}
+SCENARIOS=${BENCH_SCENARIOS:-"transfers payouts balances mixed batch paired search"}
 IDEMPOTENCY=${BENCH_IDEMPOTENCY:-1}
 PORT=${BENCH_PORT:-18080}
 PPROF_ADDR=${BENCH_PPROF_ADDR:-127.0.0.1:16060}
@@ -311,12 +311,61 @@ closed_then_open() {
 	load_run "$scenario" open "$vus" "$rate"
 }
 
+# paired_rounds: the ratio targets measured side by side. The machine's speed
+# drifts by up to 30% within an hour (bench/README.md), and the scenario runs are
+# minutes apart, so one window each decides a ratio by chance as much as by the
+# code. Here pgbench tpcb-like, (1) transfers, (2) payouts, pgbench -S and (3)
+# balances take turns in short closed-loop windows (each round in a rotated order,
+# each window after an unmeasured 2 s run of the same load, so none starts with
+# the other's pages in the cache), so drift falls on all alike; the report gives
+# the ratios of their means beside the single-window ones. It runs where
+# SCENARIOS names "paired": by default before search, whose million customers
+# would push pgbench's tables out of shared_buffers.
+paired_rounds() {
+	if [ "$PAIRED_ROUNDS" -le 0 ] || [ "$CLOSED_TOOL" != wrk ]; then
+		log "paired rounds skipped (BENCH_PAIRED_ROUNDS=$PAIRED_ROUNDS, closed-loop tool $CLOSED_TOOL: they need wrk)"
+		return 0
+	fi
+	mkdir -p "$OUT/paired"
+	settle
+	local order=(tpcb transfers payouts select balances) r x line
+	log "paired rounds: $PAIRED_ROUNDS × (${order[*]}), $PAIRED_DURATION each after 2 s unmeasured"
+	for r in $(seq 1 "$PAIRED_ROUNDS"); do
+		for x in "${order[@]}"; do
+			case $x in
+			tpcb | select)
+				local s=""
+				[ "$x" = select ] && s=-S
+				pgbench -c "$VUS" -j 2 -T 2 $s "$PGB_URL" >/dev/null 2>&1 || true
+				cmd pgbench -c "$VUS" -j 2 -T "${PAIRED_DURATION%s}" $s "$PGB_URL" >"$OUT/paired/$r-$x.txt" 2>&1
+				;;
+			*)
+				for d in 2s "$PAIRED_DURATION"; do
+					cmd env SCENARIO="$x" VUS="$VUS" KEY="$KEY" CUSTOMERS="$OUT/customers.json" SEARCH_N="$SEARCH_N" \
+						BATCH_SIZE="${BENCH_BATCH_SIZE:-1000}" IDEMPOTENCY="$IDEMPOTENCY" SUMMARY="$OUT/paired/$r-$x.json" \
+						wrk -t 2 -c "$VUS" -d "$d" --latency --timeout 120s -s bench/wrk/tally.lua "$API" >"$OUT/paired/$r-$x.out" 2>&1
+				done
+				;;
+			esac
+		done
+		line="round $r:"
+		for x in tpcb select; do line+=" $x $(sed -nE 's/^tps = ([0-9.]+).*/\1/p' "$OUT/paired/$r-$x.txt") tps,"; done
+		for x in transfers payouts balances; do line+=" $(tail -1 "$OUT/paired/$r-$x.out" | cut -d, -f1),"; done
+		log "${line%,}"
+		order=("${order[@]:1}" "${order[0]}")
+	done
+	log "tally verify"
+	TALLY_REQUEST_TIMEOUT=5m "$TALLY" verify >"$OUT/paired/verify.txt" 2>&1 || log "VERIFY FAILED: $OUT/paired/verify.txt"
+	tail -1 "$OUT/paired/verify.txt" >&2
+}
+
 echo "TALLY_REQUEST_TIMEOUT=5m tally verify   # after every run" >>"$OUT/commands.txt"
 echo "psql \"\$DATABASE_URL\" -c 'VACUUM (ANALYZE)'   # before every run" >>"$OUT/commands.txt"
 for s in $SCENARIOS; do
 	case $s in
 	transfers | payouts | balances | mixed) closed_then_open "$s" "$VUS" ;;
 	batch) closed_then_open batch "$BATCH_VUS" ;;
+	paired) paired_rounds ;;
 	search)
 		log "loading customers up to $SEARCH_N for search (SQL generate_series)"
 		cmd psql "$DB_URL" -v ON_ERROR_STOP=1 -q -v business="$BUSINESS" -v n="$SEARCH_N" -f bench/sql/customers.sql >>"$OUT/setup.log" 2>&1
@@ -326,41 +375,6 @@ for s in $SCENARIOS; do
 	*) log "unknown scenario $s" ;;
 	esac
 done
-
-# ---- paired rounds: the ratio targets measured side by side ----
-# The machine's speed drifts by up to 30% within an hour (bench/README.md), and the
-# runs above are minutes apart, so one window each decides a ratio by chance as much
-# as by the code. Here pgbench tpcb-like, (1) transfers, (2) payouts, pgbench -S and
-# (3) balances take turns in short closed-loop windows (each round in a rotated
-# order), so drift falls on all alike; the report gives the ratios of their means
-# beside the single-window ones.
-if [ "$PAIRED_ROUNDS" -gt 0 ] && [ "$CLOSED_TOOL" = wrk ] && [[ " $SCENARIOS " == *" transfers "* ]] && [[ " $SCENARIOS " == *" payouts "* ]]; then
-	mkdir -p "$OUT/paired"
-	settle
-	order=(tpcb transfers payouts)
-	[[ " $SCENARIOS " == *" balances "* ]] && order+=(select balances)
-	log "paired rounds: $PAIRED_ROUNDS × (${order[*]}), $PAIRED_DURATION each"
-	for r in $(seq 1 "$PAIRED_ROUNDS"); do
-		for x in "${order[@]}"; do
-			if [ "$x" = tpcb ]; then
-				cmd pgbench -c "$VUS" -j 2 -T "${PAIRED_DURATION%s}" "$PGB_URL" >"$OUT/paired/$r-tpcb.txt" 2>&1
-			elif [ "$x" = select ]; then
-				cmd pgbench -c "$VUS" -j 2 -T "${PAIRED_DURATION%s}" -S "$PGB_URL" >"$OUT/paired/$r-select.txt" 2>&1
-			else
-				cmd env SCENARIO="$x" VUS="$VUS" KEY="$KEY" CUSTOMERS="$OUT/customers.json" SEARCH_N="$SEARCH_N" \
-					BATCH_SIZE="${BENCH_BATCH_SIZE:-1000}" IDEMPOTENCY="$IDEMPOTENCY" SUMMARY="$OUT/paired/$r-$x.json" \
-					wrk -t 2 -c "$VUS" -d "$PAIRED_DURATION" --latency --timeout 120s -s bench/wrk/tally.lua "$API" >"$OUT/paired/$r-$x.out" 2>&1
-			fi
-		done
-		line="round $r: $(sed -nE 's/^tps = ([0-9.]+).*/tpcb \1 tps/p' "$OUT/paired/$r-tpcb.txt"), $(tail -1 "$OUT/paired/$r-transfers.out" | cut -d, -f1), $(tail -1 "$OUT/paired/$r-payouts.out" | cut -d, -f1)"
-		[ -e "$OUT/paired/$r-select.txt" ] && line+=", $(sed -nE 's/^tps = ([0-9.]+).*/select \1 tps/p' "$OUT/paired/$r-select.txt"), $(tail -1 "$OUT/paired/$r-balances.out" | cut -d, -f1)"
-		log "$line"
-		order=("${order[@]:1}" "${order[0]}")
-	done
-	log "tally verify"
-	TALLY_REQUEST_TIMEOUT=5m "$TALLY" verify >"$OUT/paired/verify.txt" 2>&1 || log "VERIFY FAILED: $OUT/paired/verify.txt"
-	tail -1 "$OUT/paired/verify.txt" >&2
-fi
 
 echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
 curl -fsS -o "$OUT/heap.pprof" "http://$PPROF_ADDR/debug/pprof/heap" || true

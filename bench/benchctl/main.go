@@ -638,8 +638,9 @@ func (ps pairedRounds) table() string {
 	if reads {
 		w(", pgbench `-S` and (3) balances")
 	}
-	w(" in turn, %s s each, each round in a rotated order, after all the scenarios above, so that the machine's drift falls on all alike; "+
-		"the last row is the mean of the rounds.\n\n", f0(m.seconds))
+	w(" in turn, %s s each after an unmeasured 2 s of the same, each round in a rotated order, so that the machine's drift falls on all alike; "+
+		"run where `paired` stands in BENCH_SCENARIOS (by default after batch, before search loads its million customers). "+
+		"The last row is the mean of the rounds.\n\n", f0(m.seconds))
 	w("| round | pgbench tpcb-like | (1) transfers | (2) payouts | (1) ÷ tpcb-like | (2) ÷ (1) |")
 	if reads {
 		w(" pgbench -S | (3) balances | (3) ÷ -S |")
