@@ -554,7 +554,7 @@ func cpuSplit(dir string) string {
 		return f0(100 * (b[i] - a[i]) / total)
 	}
 	other := "?"
-	if b[2] >= a[2] {
+	if b[0] >= a[0] && b[1] >= a[1] && b[2] >= a[2] { // else a process's ticks are missing from the sum
 		other = f0(100 * ((b[3] - a[3]) - (b[0] - a[0]) - (b[1] - a[1]) - (b[2] - a[2]) - (b[4] - a[4])) / total)
 	}
 	return fmt.Sprintf("%s/%s/%s/%s/%s %%", pct(0), pct(1), pct(2), other, pct(4))
