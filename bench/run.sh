@@ -231,6 +231,27 @@ settle() {
 }
 
 RUN_SEQ=0
+# wrk_load scenario vus duration summary: one closed-loop wrk run of a scenario of
+# bench/wrk/tally.lua — one thread per core of the load generator as pgbench -j 2,
+# one connection per client; its summary (load.json's shape) goes to summary, its
+# output to stdout.
+wrk_load() {
+	local scenario=$1 vus=$2 duration=$3 summary=$4
+	cmd env SCENARIO="$scenario" VUS="$vus" KEY="$KEY" CUSTOMERS="$OUT/customers.json" SEARCH_N="$SEARCH_N" \
+		BATCH_SIZE="${BENCH_BATCH_SIZE:-1000}" IDEMPOTENCY="$IDEMPOTENCY" SUMMARY="$summary" \
+		wrk -t "$((vus < 2 ? vus : 2))" -c "$vus" -d "$duration" --latency --timeout 120s -s bench/wrk/tally.lua "$API"
+}
+
+# k6_load scenario mode vus rate duration summary: the same with bench/k6/tally.js.
+k6_load() {
+	local scenario=$1 mode=$2 vus=$3 rate=$4 duration=$5 summary=$6
+	cmd "$BIN/k6" run --quiet --no-color --no-usage-report \
+		-e SCENARIO="$scenario" -e MODE="$mode" -e VUS="$vus" -e RATE="${rate:-0}" -e DURATION="$duration" \
+		-e API="$API" -e KEY="$KEY" -e CUSTOMERS="$OUT/customers.json" -e SEARCH_N="$SEARCH_N" \
+		-e BATCH_SIZE="${BENCH_BATCH_SIZE:-1000}" -e IDEMPOTENCY="$IDEMPOTENCY" -e SUMMARY="$summary" \
+		bench/k6/tally.js
+}
+
 # load_run scenario mode vus rate → runs wrk (closed loop) or k6, samples RSS and
 # CPU, runs tally verify. Both write load.json in the same shape.
 load_run() {
@@ -247,16 +268,9 @@ load_run() {
 	if [ "${WARMUP%s}" = 0 ] || [ "$mode" != closed ]; then
 		:
 	elif [ "$tool" = wrk ]; then
-		cmd env SCENARIO="$scenario" VUS="$vus" KEY="$KEY" CUSTOMERS="$OUT/customers.json" SEARCH_N="$SEARCH_N" \
-			BATCH_SIZE="${BENCH_BATCH_SIZE:-1000}" IDEMPOTENCY="$IDEMPOTENCY" SUMMARY="$dir/warmup.json" \
-			wrk -t "$((vus < 2 ? vus : 2))" -c "$vus" -d "$WARMUP" --timeout 120s -s bench/wrk/tally.lua "$API" >"$dir/warmup.out" 2>&1 ||
-			log "warm-up failed (see $dir/warmup.out)"
+		wrk_load "$scenario" "$vus" "$WARMUP" "$dir/warmup.json" >"$dir/warmup.out" 2>&1 || log "warm-up failed (see $dir/warmup.out)"
 	else
-		cmd "$BIN/k6" run --quiet --no-color --no-usage-report \
-			-e SCENARIO="$scenario" -e MODE="$mode" -e VUS="$vus" -e RATE=0 -e DURATION="$WARMUP" \
-			-e API="$API" -e KEY="$KEY" -e CUSTOMERS="$OUT/customers.json" -e SEARCH_N="$SEARCH_N" \
-			-e BATCH_SIZE="${BENCH_BATCH_SIZE:-1000}" -e IDEMPOTENCY="$IDEMPOTENCY" -e SUMMARY="$dir/warmup.json" \
-			bench/k6/tally.js >"$dir/warmup.out" 2>&1 || log "warm-up failed (see $dir/warmup.out)"
+		k6_load "$scenario" "$mode" "$vus" 0 "$WARMUP" "$dir/warmup.json" >"$dir/warmup.out" 2>&1 || log "warm-up failed (see $dir/warmup.out)"
 	fi
 	log "$tool $scenario $mode ($vus clients${rate:+, rate $rate/s}, $DURATION)"
 	rss_sampler "$dir/rss_kb" &
@@ -270,16 +284,9 @@ load_run() {
 		profile_pid=$!
 	fi
 	if [ "$tool" = wrk ]; then
-		# One thread per core of the load generator as pgbench -j 2; one connection per client.
-		cmd env SCENARIO="$scenario" VUS="$vus" KEY="$KEY" CUSTOMERS="$OUT/customers.json" SEARCH_N="$SEARCH_N" \
-			BATCH_SIZE="${BENCH_BATCH_SIZE:-1000}" IDEMPOTENCY="$IDEMPOTENCY" SUMMARY="$dir/load.json" \
-			wrk -t "$((vus < 2 ? vus : 2))" -c "$vus" -d "$DURATION" --latency --timeout 120s -s bench/wrk/tally.lua "$API" >"$dir/load.out" 2>"$dir/load.log" &
+		wrk_load "$scenario" "$vus" "$DURATION" "$dir/load.json" >"$dir/load.out" 2>"$dir/load.log" &
 	else
-		cmd "$BIN/k6" run --quiet --no-color --no-usage-report \
-			-e SCENARIO="$scenario" -e MODE="$mode" -e VUS="$vus" -e RATE="${rate:-0}" -e DURATION="$DURATION" \
-			-e API="$API" -e KEY="$KEY" -e CUSTOMERS="$OUT/customers.json" -e SEARCH_N="$SEARCH_N" \
-			-e BATCH_SIZE="${BENCH_BATCH_SIZE:-1000}" -e IDEMPOTENCY="$IDEMPOTENCY" -e SUMMARY="$dir/load.json" \
-			bench/k6/tally.js >"$dir/load.out" 2>"$dir/load.log" &
+		k6_load "$scenario" "$mode" "$vus" "$rate" "$DURATION" "$dir/load.json" >"$dir/load.out" 2>"$dir/load.log" &
 	fi
 	loadpid=$!
 	# CPU shares: sampled 1 s after the load starts and a few seconds before it ends (it runs
@@ -341,9 +348,7 @@ paired_rounds() {
 				;;
 			*)
 				for d in 2s "$PAIRED_DURATION"; do
-					cmd env SCENARIO="$x" VUS="$VUS" KEY="$KEY" CUSTOMERS="$OUT/customers.json" SEARCH_N="$SEARCH_N" \
-						BATCH_SIZE="${BENCH_BATCH_SIZE:-1000}" IDEMPOTENCY="$IDEMPOTENCY" SUMMARY="$OUT/paired/$r-$x.json" \
-						wrk -t 2 -c "$VUS" -d "$d" --latency --timeout 120s -s bench/wrk/tally.lua "$API" >"$OUT/paired/$r-$x.out" 2>&1
+					wrk_load "$x" "$VUS" "$d" "$OUT/paired/$r-$x.json" >"$OUT/paired/$r-$x.out" 2>&1
 				done
 				;;
 			esac

@@ -575,27 +575,21 @@ type pairedRounds []pairedRound
 // if there, -select.txt and -balances.json for rounds 1, 2, … until one is
 // incomplete.
 func loadPaired(dir string) pairedRounds {
-	rate := func(r int, name string) float64 {
+	load := func(r int, name string) loadResult {
 		var k loadResult
-		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%d-%s.json", r, name)))
-		if err != nil || json.Unmarshal(b, &k) != nil {
-			return 0
+		if b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%d-%s.json", r, name))); err == nil {
+			_ = json.Unmarshal(b, &k) // unreadable: a zero rate, which ends the rounds
 		}
-		return k.ReqRate
+		return k
 	}
 	var out pairedRounds
 	for r := 1; ; r++ {
-		p := pairedRound{tpcb: loadPgbench(dir, fmt.Sprintf("%d-tpcb", r)).TPS, transfers: rate(r, "transfers"), payouts: rate(r, "payouts"),
-			sel: loadPgbench(dir, fmt.Sprintf("%d-select", r)).TPS, balances: rate(r, "balances")}
+		tr := load(r, "transfers")
+		p := pairedRound{tpcb: loadPgbench(dir, fmt.Sprintf("%d-tpcb", r)).TPS, transfers: tr.ReqRate, payouts: load(r, "payouts").ReqRate,
+			sel: loadPgbench(dir, fmt.Sprintf("%d-select", r)).TPS, balances: load(r, "balances").ReqRate, seconds: tr.DurationS}
 		if p.tpcb <= 0 || p.transfers <= 0 || p.payouts <= 0 || (p.sel > 0) != (p.balances > 0) ||
 			(len(out) > 0 && (p.sel > 0) != (out[0].sel > 0)) {
 			return out
-		}
-		if b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%d-transfers.json", r))); err == nil {
-			var k loadResult
-			if json.Unmarshal(b, &k) == nil {
-				p.seconds = k.DurationS
-			}
 		}
 		out = append(out, p)
 	}
