@@ -278,7 +278,11 @@ func (s *Server) listCustomers(c *fiber.Ctx) error {
 	p, _ := principalFrom(c)
 	ctx, cancel := s.requestContext(c)
 	defer cancel()
+	if err := s.searches.enter(ctx); err != nil {
+		return err
+	}
 	custs, err := s.store.FindCustomers(ctx, p.business.ID, f, page)
+	s.searches.leave()
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,7 @@ type Server struct {
 	creds     credentials
 	combiner  *combiner     // books POST /v1/transfers and /v1/payouts (combine.go)
 	reads     *readCombiner // reads GET /v1/balances (readcombine.go)
+	searches  gate          // admits GET /v1/customers to the database (admit.go)
 }
 
 // Options are the parts of a Server that cmd wires in.
@@ -52,6 +53,7 @@ type Options struct {
 func New(o Options) *Server {
 	s := &Server{cfg: o.Config, store: o.Store, log: o.Logger, spec: o.Spec, version: o.Version, metrics: newMetrics()}
 	s.combiner, s.reads = newCombiner(s), newReadCombiner(s)
+	s.searches = newGate(searchConcurrency())
 	s.app = fiber.New(fiber.Config{
 		AppName:               "tally",
 		BodyLimit:             bodyLimitBytes,
