@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/shopspring/decimal"
@@ -77,9 +78,45 @@ func FitsScale(d decimal.Decimal, scale int32) bool {
 }
 
 // FormatAmount renders d with exactly scale fraction digits ("10.50" for USD).
+//
+// An amount that fits in 18 digits at its currency's scale (every fiat balance,
+// and crypto below 10^(18-scale)) is formatted from its int64 coefficient:
+// decimal's StringFixed rounds and then formats through math/big, and that was
+// half of what rendering GET /v1/balances cost (issue 8). Anything else, and any d
+// with more fraction digits than scale (which StringFixed rounds), takes
+// StringFixed. TestFormatAmountMatchesStringFixed compares the two.
 func FormatAmount(d decimal.Decimal, scale int32) string {
-	return d.StringFixed(scale)
+	exp := d.Exponent()
+	if scale < 0 || scale > 18 || exp < -scale || exp > 18 || d.NumDigits()+int(exp+scale) > 18 {
+		return d.StringFixed(scale)
+	}
+	units := d.CoefficientInt64() * pow10[exp+scale] // d in units of 10^-scale; fits: at most 18 digits
+	var buf [24]byte
+	b := buf[:0]
+	if units < 0 {
+		b = append(b, '-')
+		units = -units
+	}
+	if scale == 0 {
+		return string(strconv.AppendInt(b, units, 10))
+	}
+	b = strconv.AppendInt(b, units/pow10[scale], 10)
+	b = append(b, '.')
+	frac := units % pow10[scale]
+	for p := pow10[scale] / 10; p > frac && p > 1; p /= 10 { // leading zeros of the fraction
+		b = append(b, '0')
+	}
+	return string(strconv.AppendInt(b, frac, 10))
 }
+
+// pow10[i] is 10^i, for i up to 18 (the largest power of ten in an int64).
+var pow10 = func() (p [19]int64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
 
 // RoundHalfUp rounds d half away from zero to scale places, the rule of API.md §11
 // for fees. Amounts here are never negative, so half-up and half-away agree.
