@@ -278,8 +278,8 @@ func (s *Server) listCustomers(c *fiber.Ctx) error {
 	p, _ := principalFrom(c)
 	ctx, cancel := s.requestContext(c)
 	defer cancel()
-	if err := s.searches.enter(ctx); err != nil {
-		return err
+	if err := s.searches.enter(ctx); err != nil { // the request's time ran out in the queue
+		return ledger.Errorf(ledger.CodeUnavailable, "the server is too busy to run this list in time; retry")
 	}
 	custs, err := s.store.FindCustomers(ctx, p.business.ID, f, page)
 	s.searches.leave()
