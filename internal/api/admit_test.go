@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tallyhq/tally/ledger"
 )
 
 // TestGateBoundsHolders: however many goroutines enter, at most the gate's
@@ -132,5 +134,34 @@ func waitBlocked(t *testing.T, _ gate, n int) {
 			t.Fatalf("%d goroutines waiting in gate.enter, want %d", parked, n)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestSearchGateFullAnswers503: a customer list that waits out its request time
+// behind the search gate is answered 503 service_unavailable with Retry-After,
+// and the same list goes through once the gate has room.
+func TestSearchGateFullAnswers503(t *testing.T) {
+	t.Parallel()
+	srv := serverWithLog(t, &syncBuffer{}, map[string]string{"TALLY_REQUEST_TIMEOUT": "300ms"})
+	c := newClient(t, srv, ledger.ModeSandbox)
+	c.createCustomer("gate@example.com")
+	for range cap(srv.searches) { // every place taken, as by long searches
+		if err := srv.searches.enter(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := c.do("GET", "/v1/customers?q=gate", nil).must(t, 503)
+	if r.Code() != "service_unavailable" || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("list behind a full gate: code %s, Retry-After %q; %s", r.Code(), r.Header.Get("Retry-After"), r.Raw)
+	}
+	for range cap(srv.searches) {
+		srv.searches.leave()
+	}
+	var got []struct {
+		Email string `json:"email"`
+	}
+	c.do("GET", "/v1/customers?q=gate", nil).must(t, 200).Data(t, &got)
+	if len(got) != 1 || got[0].Email != "gate@example.com" {
+		t.Fatalf("list after the gate emptied = %+v", got)
 	}
 }

@@ -122,6 +122,9 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		s.log.Warn("database unavailable", "request_id", reqID, "err", err.Error())
 		c.Set(fiber.HeaderRetryAfter, "1")
 	}
+	if status == fiber.StatusServiceUnavailable && len(c.Response().Header.Peek(fiber.HeaderRetryAfter)) == 0 {
+		c.Set(fiber.HeaderRetryAfter, "1") // every 503 is worth retrying soon: busy, or the database away
+	}
 	if status >= 500 && code == ledger.CodeInternal {
 		s.log.Error("internal error", "request_id", reqID, "method", c.Method(), "path", c.Path(), "err", err.Error())
 	}
