@@ -21,9 +21,7 @@ func TestGateBoundsHolders(t *testing.T) {
 	var inside, most, done atomic.Int64
 	var wg sync.WaitGroup
 	for range goroutines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			if err := g.enter(context.Background()); err != nil {
 				t.Error(err)
 				return
@@ -39,7 +37,7 @@ func TestGateBoundsHolders(t *testing.T) {
 			inside.Add(-1)
 			g.leave()
 			done.Add(1)
-		}()
+		})
 	}
 	wg.Wait()
 	if most.Load() > capacity {
@@ -64,16 +62,14 @@ func TestGateFirstInFirstOut(t *testing.T) {
 	order := make(chan int, waiters)
 	var wg sync.WaitGroup
 	for i := range waiters {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			if err := g.enter(context.Background()); err != nil {
 				t.Error(err)
 				return
 			}
 			order <- i
 			g.leave()
-		}()
+		})
 		waitBlocked(t, g, i+1) // the next waiter queues only after this one does
 	}
 	g.leave()
