@@ -18,6 +18,12 @@ import (
 // connection to a random waiter. Behind the gate a few searches run at full
 // speed and the rest wait their turn, so a search's latency is its place in the
 // queue, nearly the same for every request.
+//
+// One gate serves every business, as the database's cores did before it: it
+// orders the work, it does not add to it. What one business can put in the queue
+// is bounded by its rate limit, and a request leaves the queue when its request
+// time runs out (503 with Retry-After). CSV exports and the dashboard's search do
+// not pass it: an export holds its connection for many batches.
 type gate chan struct{}
 
 // searchConcurrency is how many searches run at once: enough to keep every core
