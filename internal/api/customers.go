@@ -281,8 +281,10 @@ func (s *Server) listCustomers(c *fiber.Ctx) error {
 	if err := s.searches.enter(ctx); err != nil { // the request's time ran out in the queue
 		return ledger.Errorf(ledger.CodeUnavailable, "the server is too busy to run this list in time; retry")
 	}
-	custs, err := s.store.FindCustomers(ctx, p.business.ID, f, page)
-	s.searches.leave()
+	custs, err := func() ([]ledger.Customer, error) {
+		defer s.searches.leave() // even if the read panics: a lost place would never come back
+		return s.store.FindCustomers(ctx, p.business.ID, f, page)
+	}()
 	if err != nil {
 		return err
 	}
