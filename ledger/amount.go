@@ -87,7 +87,7 @@ func FitsScale(d decimal.Decimal, scale int32) bool {
 // StringFixed. TestFormatAmountMatchesStringFixed compares the two.
 func FormatAmount(d decimal.Decimal, scale int32) string {
 	exp := d.Exponent()
-	if scale < 0 || scale > 18 || exp < -scale || exp > 18 || d.NumDigits()+int(exp+scale) > 18 {
+	if scale < 0 || scale > 18 || exp < -scale || d.NumDigits()+int(exp)+int(scale) > 18 {
 		return d.StringFixed(scale)
 	}
 	units := d.CoefficientInt64() * pow10[exp+scale] // d in units of 10^-scale; fits: at most 18 digits

@@ -50,3 +50,13 @@ func BenchmarkFormatAmount(b *testing.B) {
 		}
 	})
 }
+
+// TestFormatAmountLargeExponents: exponents past what an int64 holds take the
+// StringFixed path.
+func TestFormatAmountLargeExponents(t *testing.T) {
+	for _, d := range []decimal.Decimal{decimal.New(7, 30), decimal.New(0, 40), decimal.New(123, 17), decimal.New(1, -30)} {
+		if got, want := FormatAmount(d, 2), d.StringFixed(2); got != want {
+			t.Fatalf("FormatAmount(%s, 2) = %q, want %q", d, got, want)
+		}
+	}
+}

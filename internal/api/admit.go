@@ -37,11 +37,6 @@ func (g gate) enter(ctx context.Context) error {
 	select {
 	case g <- struct{}{}:
 		return nil
-	default:
-	}
-	select {
-	case g <- struct{}{}:
-		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -70,7 +70,7 @@ func TestGateFirstInFirstOut(t *testing.T) {
 			order <- i
 			g.leave()
 		})
-		waitBlocked(t, g, i+1) // the next waiter queues only after this one does
+		waitBlocked(t, i+1) // the next waiter queues only after this one does
 	}
 	g.leave()
 	wg.Wait()
@@ -109,9 +109,9 @@ func TestGateGivesUpWithTheRequest(t *testing.T) {
 	}
 }
 
-// waitBlocked waits until n goroutines are parked waiting in g.enter, read from
+// waitBlocked waits until n goroutines are parked waiting in gate.enter, read from
 // the goroutine dump (a channel does not say who waits on it).
-func waitBlocked(t *testing.T, _ gate, n int) {
+func waitBlocked(t *testing.T, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	buf := make([]byte, 1<<20)

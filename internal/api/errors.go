@@ -120,9 +120,8 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		status, code = fiber.StatusServiceUnavailable, ledger.CodeUnavailable
 		msg = "The database is unavailable; retry with the same Idempotency-Key."
 		s.log.Warn("database unavailable", "request_id", reqID, "err", err.Error())
-		c.Set(fiber.HeaderRetryAfter, "1")
 	}
-	if status == fiber.StatusServiceUnavailable && len(c.Response().Header.Peek(fiber.HeaderRetryAfter)) == 0 {
+	if status == fiber.StatusServiceUnavailable {
 		c.Set(fiber.HeaderRetryAfter, "1") // every 503 is worth retrying soon: busy, or the database away
 	}
 	if status >= 500 && code == ledger.CodeInternal {
