@@ -9,6 +9,9 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -132,4 +135,113 @@ func TestSchemaUniqueIndexesAreTenantScoped(t *testing.T) {
 			t.Logf("globalUniqueIndexes lists %s, which is gone or now led by business_id; remove it and update docs/scaling.md", name)
 		}
 	}
+}
+
+// TestSchemaListIndexesAscending: every index is ascending (migration
+// …0500_list_indexes_ascending says why: rows arrive in time order, and a
+// descending index settles at half full), and every list index — one whose key
+// ends in (created_at, id) — serves a newest-first page, cursor included, as a
+// backward index scan with no sort.
+func TestSchemaListIndexesAscending(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.DB(t)
+	var rows []struct {
+		Index     string   `bun:"index_name"`
+		Table     string   `bun:"table_name"`
+		Columns   []string `bun:"columns,array"`
+		Desc      bool     `bun:"has_desc"`
+		Predicate string   `bun:"predicate"`
+		IDType    string   `bun:"id_type"`
+	}
+	err := db.NewRaw(`
+		SELECT ic.relname AS index_name, c.relname AS table_name,
+		       array(SELECT coalesce(a.attname, '') FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+		             LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.ord) AS columns,
+		       EXISTS (SELECT 1 FROM unnest(i.indoption) o WHERE o & 1 = 1) AS has_desc,
+		       coalesce(pg_get_expr(i.indpred, i.indrelid), '') AS predicate,
+		       coalesce((SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+		                 WHERE a.attrelid = i.indrelid AND a.attname = 'id'), '') AS id_type
+		FROM pg_index i
+		JOIN pg_class ic ON ic.oid = i.indexrelid
+		JOIN pg_class c ON c.oid = i.indrelid
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		JOIN pg_am am ON am.oid = ic.relam
+		WHERE n.nspname = current_schema() AND am.amname = 'btree'
+		ORDER BY 1`).Scan(ctx, &rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists := 0
+	for _, r := range rows {
+		if r.Desc {
+			t.Errorf("index %s on %s has a descending column: make it ascending (a backward scan reads it newest first)", r.Index, r.Table)
+		}
+		n := len(r.Columns)
+		if n < 3 || r.Columns[n-2] != "created_at" || r.Columns[n-1] != "id" {
+			continue
+		}
+		lists++
+		where := []string{}
+		for _, col := range r.Columns[:n-2] {
+			where = append(where, col+" = 'x'")
+		}
+		if r.Predicate != "" {
+			where = append(where, r.Predicate)
+		}
+		query := fmt.Sprintf(`SELECT * FROM %s WHERE %s AND (created_at, id) < (now(), '1'::%s)
+			ORDER BY created_at DESC, id DESC LIMIT 21`, r.Table, strings.Join(where, " AND "), r.IDType)
+		nodes := explainScans(t, query)
+		if !slices.Contains(nodes, "Index Scan Backward on "+r.Index) || slices.ContainsFunc(nodes, func(n string) bool {
+			return strings.HasPrefix(n, "Sort") || strings.HasPrefix(n, "Incremental Sort")
+		}) {
+			t.Errorf("list index %s: a newest-first page is not a backward scan of it without a sort; plan %v\n%s", r.Index, nodes, query)
+		}
+	}
+	if lists < 10 {
+		t.Errorf("found %d list indexes (key ending in created_at, id); expected the API's lists (at least 10)", lists)
+	}
+}
+
+// explainScans returns every node of query's plan as "type [direction] on index",
+// with sequential and bitmap scans disabled (a few test rows make them the cheap
+// choice; what is checked is that the index can serve the order).
+func explainScans(tb testing.TB, query string) []string {
+	tb.Helper()
+	ctx := context.Background()
+	tx, err := pgtest.DB(tb).DB.BeginTx(ctx, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off"); err != nil {
+		tb.Fatal(err)
+	}
+	var raw []byte
+	if err := tx.QueryRowContext(ctx, "EXPLAIN (FORMAT JSON) "+query).Scan(&raw); err != nil {
+		tb.Fatalf("explain: %v\n%s", err, query)
+	}
+	type node struct {
+		NodeType  string `json:"Node Type"`
+		Direction string `json:"Scan Direction"`
+		IndexName string `json:"Index Name"`
+		Plans     []node `json:"Plans"`
+	}
+	var out []struct{ Plan node }
+	if err := json.Unmarshal(raw, &out); err != nil {
+		tb.Fatal(err)
+	}
+	var nodes []string
+	stack := []node{out[0].Plan}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		name := n.NodeType
+		if n.Direction == "Backward" {
+			name += " Backward"
+		}
+		nodes = append(nodes, name+" on "+n.IndexName)
+		stack = append(stack, n.Plans...)
+	}
+	return nodes
 }
