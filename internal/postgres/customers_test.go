@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"crypto/md5"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -114,6 +115,7 @@ func lastName(g int) string {
 // planNode is the part of EXPLAIN (FORMAT JSON) the tests read.
 type planNode struct {
 	NodeType  string     `json:"Node Type"`
+	Direction string     `json:"Scan Direction"`
 	IndexName string     `json:"Index Name"`
 	Plans     []planNode `json:"Plans"`
 }
@@ -155,8 +157,15 @@ func explainAfter(tb testing.TB, setup, query string, without ...string) []strin
 			tb.Fatalf("%v\n%s", err, setup)
 		}
 	}
+	return planNodes(tb, tx, query)
+}
+
+// planNodes explains query in tx and returns every node as "type on index", the
+// type followed by "Backward" for a backward scan ("Index Scan Backward on x").
+func planNodes(tb testing.TB, tx *sql.Tx, query string) []string {
+	tb.Helper()
 	var raw []byte
-	if err := tx.QueryRowContext(ctx, "EXPLAIN (FORMAT JSON) "+query).Scan(&raw); err != nil {
+	if err := tx.QueryRowContext(context.Background(), "EXPLAIN (FORMAT JSON) "+query).Scan(&raw); err != nil {
 		tb.Fatalf("explain: %v\n%s", err, query)
 	}
 	var out []struct{ Plan planNode }
@@ -168,7 +177,11 @@ func explainAfter(tb testing.TB, setup, query string, without ...string) []strin
 	for len(stack) > 0 {
 		n := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		nodes = append(nodes, n.NodeType+" on "+n.IndexName)
+		name := n.NodeType
+		if n.Direction == "Backward" {
+			name += " Backward"
+		}
+		nodes = append(nodes, name+" on "+n.IndexName)
 		stack = append(stack, n.Plans...)
 	}
 	return nodes

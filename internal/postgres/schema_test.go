@@ -9,7 +9,6 @@ package postgres_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -203,7 +202,7 @@ func TestSchemaListIndexesAscending(t *testing.T) {
 	}
 }
 
-// explainScans returns every node of query's plan as "type [direction] on index",
+// explainScans returns every node of query's plan as planNodes does,
 // with sequential and bitmap scans disabled (a few test rows make them the cheap
 // choice; what is checked is that the index can serve the order).
 func explainScans(tb testing.TB, query string) []string {
@@ -217,31 +216,5 @@ func explainScans(tb testing.TB, query string) []string {
 	if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off"); err != nil {
 		tb.Fatal(err)
 	}
-	var raw []byte
-	if err := tx.QueryRowContext(ctx, "EXPLAIN (FORMAT JSON) "+query).Scan(&raw); err != nil {
-		tb.Fatalf("explain: %v\n%s", err, query)
-	}
-	type node struct {
-		NodeType  string `json:"Node Type"`
-		Direction string `json:"Scan Direction"`
-		IndexName string `json:"Index Name"`
-		Plans     []node `json:"Plans"`
-	}
-	var out []struct{ Plan node }
-	if err := json.Unmarshal(raw, &out); err != nil {
-		tb.Fatal(err)
-	}
-	var nodes []string
-	stack := []node{out[0].Plan}
-	for len(stack) > 0 {
-		n := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		name := n.NodeType
-		if n.Direction == "Backward" {
-			name += " Backward"
-		}
-		nodes = append(nodes, name+" on "+n.IndexName)
-		stack = append(stack, n.Plans...)
-	}
-	return nodes
+	return planNodes(tb, tx, query)
 }
