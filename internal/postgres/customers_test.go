@@ -138,13 +138,20 @@ func explainAfter(tb testing.TB, setup, query string, without ...string) []strin
 	// customers_business_created newest-first instead, a fair choice whose odds
 	// shift with what other tests running in parallel have done to the statistics
 	// (it made this test flaky). The 1,000,000-row benchmark shows the natural plan.
+	return explainIn(tb, "SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off", setup, query, without...)
+}
+
+// explainIn explains query in a transaction (rolled back) that first runs
+// settings, drops the indexes named in without, and runs setup.
+func explainIn(tb testing.TB, settings, setup, query string, without ...string) []string {
+	tb.Helper()
 	ctx := context.Background()
 	tx, err := pgtest.DB(tb).DB.BeginTx(ctx, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
-	if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off"); err != nil {
+	if _, err := tx.ExecContext(ctx, settings); err != nil {
 		tb.Fatal(err)
 	}
 	for _, ix := range without {

@@ -207,14 +207,5 @@ func TestSchemaListIndexesAscending(t *testing.T) {
 // choice; what is checked is that the index can serve the order).
 func explainScans(tb testing.TB, query string) []string {
 	tb.Helper()
-	ctx := context.Background()
-	tx, err := pgtest.DB(tb).DB.BeginTx(ctx, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer tx.Rollback() //nolint:errcheck // read-only
-	if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off"); err != nil {
-		tb.Fatal(err)
-	}
-	return planNodes(tb, tx, query)
+	return explainIn(tb, "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off", "", query)
 }
