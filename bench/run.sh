@@ -137,7 +137,7 @@ export DATABASE_URL=$DB_URL
 	echo "cpu:         $(nproc) cores, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
 	echo "memory:      $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 	echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"
-	echo "postgresql:  $(psql "$DB_URL" -qAtc 'SHOW server_version') ($(psql "$DB_URL" -qAtc "SELECT 'shared_buffers=' || current_setting('shared_buffers') || ' fsync=' || current_setting('fsync') || ' synchronous_commit=' || current_setting('synchronous_commit') || ' max_connections=' || current_setting('max_connections') || ' max_wal_size=' || current_setting('max_wal_size')"))"
+	echo "postgresql:  $(psql "$DB_URL" -qAtc 'SHOW server_version') ($(psql "$DB_URL" -qAtc "SELECT 'shared_buffers=' || current_setting('shared_buffers') || ' fsync=' || current_setting('fsync') || ' synchronous_commit=' || current_setting('synchronous_commit') || ' max_connections=' || current_setting('max_connections')"))"
 	echo "go:          $(go version | cut -d' ' -f3-)"
 	echo "tally:       $(git describe --always --dirty 2>/dev/null || echo unknown)"
 	echo "k6:          $("$BIN/k6" version | head -1) (open loop$([ "$CLOSED_TOOL" = k6 ] && echo ' and closed loop'))"

@@ -146,13 +146,7 @@ func (c *Cluster) Start(databases ...string) (string, error) {
 	}
 	if !c.running() {
 		logFile := filepath.Join(c.Dir, "server.log")
-		// max_wal_size 4GB instead of 1GB: under `make bench` PostgreSQL logged
-		// "checkpoints are occurring too frequently (17 seconds apart)", and each
-		// checkpoint restarts the full-page images of every page written after it
-		// (batch load, three alternating 25 s runs: 130 / 169 / 202 batches at 1GB,
-		// 144 / 198 / 214 at 4GB; full-page images per batch 36 / 57 / 50 → 31 /
-		// 24 / 27). The WAL is recycled, so pg_wal holds about that much at most.
-		opts := fmt.Sprintf("-c listen_addresses='' -c unix_socket_directories='%s' -c port=%s -c max_connections=200 -c shared_buffers=128MB -c max_wal_size=4GB -c fsync=on", c.Dir, port)
+		opts := fmt.Sprintf("-c listen_addresses='' -c unix_socket_directories='%s' -c port=%s -c max_connections=200 -c shared_buffers=128MB -c fsync=on", c.Dir, port)
 		if err := run(c.cmd("pg_ctl", "-D", c.Dir, "-l", logFile, "-o", opts, "-w", "-t", "60", "start")); err != nil {
 			return "", fmt.Errorf("start embedded PostgreSQL: %w", err)
 		}
