@@ -93,7 +93,7 @@ func open(ctx context.Context, url string, opt Options, role string) (*bun.DB, e
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 3 * time.Second
 	}
-	sqldb := stdlib.OpenDB(*cfg)
+	sqldb := stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(registerArrayCodecs))
 	if opt.PoolSize > 0 {
 		sqldb.SetMaxOpenConns(opt.PoolSize)
 		sqldb.SetMaxIdleConns(opt.PoolSize)

@@ -1,0 +1,214 @@
+package postgres
+
+import (
+	"context"
+	"encoding/binary"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// The set-based writes (RecordMany, insertTransfers, flush) pass every column as
+// an array parameter: a batch of 1,000 transfers sends ~40 arrays and ~25,000
+// elements. pgx encodes a []string by boxing each element into an interface and
+// planning its encoding through the generic array codec; for numeric[] it first
+// tries the binary format, fails (formatting the whole slice into the error
+// message) and then sends text. Those two paths were a fifth of the server's CPU
+// under the batch load (docs/scaling.md §7, "Array parameters"). The codecs below encode
+// the slices the store passes directly into PostgreSQL's wire formats; decoding,
+// and every other Go type, stay with pgx's codecs.
+
+// registerArrayCodecs wraps pgx's codecs of the array types the store writes
+// (stdlib.OptionAfterConnect: once per connection).
+func registerArrayCodecs(_ context.Context, c *pgx.Conn) error {
+	m := c.TypeMap()
+	for _, a := range []struct {
+		name string
+		elem uint32
+		text bool
+	}{
+		{"_text", pgtype.TextOID, false},
+		{"_jsonb", pgtype.JSONBOID, false},
+		{"_timestamptz", pgtype.TimestamptzOID, false},
+		{"_numeric", pgtype.NumericOID, true},
+	} {
+		t, ok := m.TypeForName(a.name)
+		if !ok {
+			continue
+		}
+		m.RegisterType(&pgtype.Type{Name: t.Name, OID: t.OID, Codec: &arrayCodec{Codec: t.Codec, elem: a.elem, text: a.text}})
+	}
+	return nil
+}
+
+// arrayCodec encodes []string and []*string (and []time.Time for timestamptz[])
+// itself: binary arrays for text, jsonb and timestamptz, a text array literal for
+// numeric (the store holds amounts as decimal strings; PostgreSQL parses them as
+// it parses any numeric literal). Everything else goes to the wrapped codec.
+type arrayCodec struct {
+	pgtype.Codec
+	elem uint32
+	text bool // numeric[]: the text format is the one this codec writes
+}
+
+func (c *arrayCodec) PreferredFormat() int16 {
+	if c.text {
+		return pgtype.TextFormatCode
+	}
+	return c.Codec.PreferredFormat()
+}
+
+func (c *arrayCodec) PlanEncode(m *pgtype.Map, oid uint32, format int16, value any) pgtype.EncodePlan {
+	switch value.(type) {
+	case []string, []*string:
+		if c.elem == pgtype.TimestamptzOID {
+			break
+		}
+		if c.text && format == pgtype.TextFormatCode {
+			return textArrayLiteralPlan{}
+		}
+		if !c.text && format == pgtype.BinaryFormatCode {
+			return binaryArrayPlan{elem: c.elem}
+		}
+	case []time.Time:
+		if c.elem == pgtype.TimestamptzOID && format == pgtype.BinaryFormatCode {
+			return binaryArrayPlan{elem: c.elem}
+		}
+	}
+	return c.Codec.PlanEncode(m, oid, format, value)
+}
+
+// binaryArrayPlan writes a one-dimensional array in array_recv's format: the
+// number of dimensions, a has-nulls flag, the element type, the length and lower
+// bound, then each element as a length (-1 for NULL) and its bytes.
+type binaryArrayPlan struct{ elem uint32 }
+
+func (p binaryArrayPlan) Encode(value any, buf []byte) ([]byte, error) {
+	var n int
+	nulls := false
+	switch v := value.(type) {
+	case []string:
+		if v == nil {
+			return nil, nil
+		}
+		n = len(v)
+	case []*string:
+		if v == nil {
+			return nil, nil
+		}
+		n = len(v)
+		for _, s := range v {
+			nulls = nulls || s == nil
+		}
+	case []time.Time:
+		if v == nil {
+			return nil, nil
+		}
+		n = len(v)
+	}
+	if n == 0 {
+		buf = binary.BigEndian.AppendUint32(buf, 0) // no dimensions: an empty array
+		buf = binary.BigEndian.AppendUint32(buf, 0)
+		return binary.BigEndian.AppendUint32(buf, p.elem), nil
+	}
+	buf = binary.BigEndian.AppendUint32(buf, 1)
+	if nulls {
+		buf = binary.BigEndian.AppendUint32(buf, 1)
+	} else {
+		buf = binary.BigEndian.AppendUint32(buf, 0)
+	}
+	buf = binary.BigEndian.AppendUint32(buf, p.elem)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(n))
+	buf = binary.BigEndian.AppendUint32(buf, 1)
+	switch v := value.(type) {
+	case []string:
+		for _, s := range v {
+			buf = p.appendString(buf, s)
+		}
+	case []*string:
+		for _, s := range v {
+			if s == nil {
+				buf = binary.BigEndian.AppendUint32(buf, 0xFFFFFFFF) // -1: NULL
+				continue
+			}
+			buf = p.appendString(buf, *s)
+		}
+	case []time.Time:
+		for _, t := range v {
+			buf = binary.BigEndian.AppendUint32(buf, 8)
+			buf = binary.BigEndian.AppendUint64(buf, uint64(microsecondsSince2000(t)))
+		}
+	}
+	return buf, nil
+}
+
+// appendString writes one text element, or one jsonb element (its format
+// version, 1, then the JSON text).
+func (p binaryArrayPlan) appendString(buf []byte, s string) []byte {
+	if p.elem == pgtype.JSONBOID {
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)+1))
+		buf = append(buf, 1)
+		return append(buf, s...)
+	}
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
+	return append(buf, s...)
+}
+
+// microsecondsSince2000 is timestamptz's binary value, truncated to the
+// microsecond as pgx's own encoder does.
+func microsecondsSince2000(t time.Time) int64 {
+	const unixToY2K = 946684800 * 1000000
+	return t.Unix()*1000000 + int64(t.Nanosecond())/1000 - unixToY2K
+}
+
+// textArrayLiteralPlan writes {"a","b",NULL}: every element quoted, so any
+// content is safe; a backslash or a double quote inside is escaped.
+type textArrayLiteralPlan struct{}
+
+func (textArrayLiteralPlan) Encode(value any, buf []byte) ([]byte, error) {
+	elem := func(s string) {
+		buf = append(buf, '"')
+		if strings.ContainsAny(s, `"\`) {
+			for i := 0; i < len(s); i++ {
+				if s[i] == '"' || s[i] == '\\' {
+					buf = append(buf, '\\')
+				}
+				buf = append(buf, s[i])
+			}
+		} else {
+			buf = append(buf, s...)
+		}
+		buf = append(buf, '"')
+	}
+	switch v := value.(type) {
+	case []string:
+		if v == nil {
+			return nil, nil
+		}
+		buf = append(buf, '{')
+		for i, s := range v {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			elem(s)
+		}
+	case []*string:
+		if v == nil {
+			return nil, nil
+		}
+		buf = append(buf, '{')
+		for i, s := range v {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			if s == nil {
+				buf = append(buf, "NULL"...)
+				continue
+			}
+			elem(*s)
+		}
+	}
+	return append(buf, '}'), nil
+}
