@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/binary"
+	"slices"
 	"strings"
 	"time"
 
@@ -86,7 +87,7 @@ func (c *arrayCodec) PlanEncode(m *pgtype.Map, oid uint32, format int16, value a
 type binaryArrayPlan struct{ elem uint32 }
 
 func (p binaryArrayPlan) Encode(value any, buf []byte) ([]byte, error) {
-	var n int
+	var n, size int // elements; bytes after the header, to grow buf once
 	nulls := false
 	switch v := value.(type) {
 	case []string:
@@ -94,6 +95,9 @@ func (p binaryArrayPlan) Encode(value any, buf []byte) ([]byte, error) {
 			return nil, nil
 		}
 		n = len(v)
+		for _, s := range v {
+			size += 5 + len(s)
+		}
 	case []*string:
 		if v == nil {
 			return nil, nil
@@ -101,13 +105,19 @@ func (p binaryArrayPlan) Encode(value any, buf []byte) ([]byte, error) {
 		n = len(v)
 		for _, s := range v {
 			nulls = nulls || s == nil
+			if s != nil {
+				size += len(*s)
+			}
+			size += 5
 		}
 	case []time.Time:
 		if v == nil {
 			return nil, nil
 		}
 		n = len(v)
+		size = 12 * n
 	}
+	buf = slices.Grow(buf, 20+size)
 	if n == 0 {
 		buf = binary.BigEndian.AppendUint32(buf, 0) // no dimensions: an empty array
 		buf = binary.BigEndian.AppendUint32(buf, 0)
