@@ -87,35 +87,22 @@ func (c *arrayCodec) PlanEncode(m *pgtype.Map, oid uint32, format int16, value a
 type binaryArrayPlan struct{ elem uint32 }
 
 func (p binaryArrayPlan) Encode(value any, buf []byte) ([]byte, error) {
-	var n, size int // elements; bytes after the header, to grow buf once
-	nulls := false
-	switch v := value.(type) {
-	case []string:
-		if v == nil {
-			return nil, nil
-		}
-		n = len(v)
-		for _, s := range v {
+	times, isTimes := value.([]time.Time)
+	n, at := stringElems(value)
+	if isTimes && times != nil {
+		n = len(times)
+	}
+	if n < 0 || (isTimes && times == nil) {
+		return nil, nil // a nil slice is NULL, as with pgx's own encoders
+	}
+	size, nulls := 12*n, false // bytes after the header, to grow buf once
+	if !isTimes {
+		size = 0
+		for i := 0; i < n; i++ {
+			s, ok := at(i)
+			nulls = nulls || !ok
 			size += 5 + len(s)
 		}
-	case []*string:
-		if v == nil {
-			return nil, nil
-		}
-		n = len(v)
-		for _, s := range v {
-			nulls = nulls || s == nil
-			if s != nil {
-				size += len(*s)
-			}
-			size += 5
-		}
-	case []time.Time:
-		if v == nil {
-			return nil, nil
-		}
-		n = len(v)
-		size = 12 * n
 	}
 	buf = slices.Grow(buf, 20+size)
 	if n == 0 {
@@ -132,38 +119,46 @@ func (p binaryArrayPlan) Encode(value any, buf []byte) ([]byte, error) {
 	buf = binary.BigEndian.AppendUint32(buf, p.elem)
 	buf = binary.BigEndian.AppendUint32(buf, uint32(n))
 	buf = binary.BigEndian.AppendUint32(buf, 1)
-	switch v := value.(type) {
-	case []string:
-		for _, s := range v {
-			buf = p.appendString(buf, s)
-		}
-	case []*string:
-		for _, s := range v {
-			if s == nil {
-				buf = binary.BigEndian.AppendUint32(buf, 0xFFFFFFFF) // -1: NULL
-				continue
-			}
-			buf = p.appendString(buf, *s)
-		}
-	case []time.Time:
-		for _, t := range v {
+	for i := 0; i < n; i++ {
+		if isTimes {
 			buf = binary.BigEndian.AppendUint32(buf, 8)
-			buf = binary.BigEndian.AppendUint64(buf, uint64(microsecondsSince2000(t)))
+			buf = binary.BigEndian.AppendUint64(buf, uint64(microsecondsSince2000(times[i])))
+			continue
+		}
+		s, ok := at(i)
+		switch {
+		case !ok:
+			buf = binary.BigEndian.AppendUint32(buf, 0xFFFFFFFF) // -1: NULL
+		case p.elem == pgtype.JSONBOID: // jsonb: its format version, 1, then the JSON text
+			buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)+1))
+			buf = append(append(buf, 1), s...)
+		default:
+			buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
+			buf = append(buf, s...)
 		}
 	}
 	return buf, nil
 }
 
-// appendString writes one text element, or one jsonb element (its format
-// version, 1, then the JSON text).
-func (p binaryArrayPlan) appendString(buf []byte, s string) []byte {
-	if p.elem == pgtype.JSONBOID {
-		buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)+1))
-		buf = append(buf, 1)
-		return append(buf, s...)
+// stringElems gives a []string's or a []*string's length and its elements (false:
+// NULL); -1 for a nil slice or another type.
+func stringElems(value any) (int, func(int) (string, bool)) {
+	switch v := value.(type) {
+	case []string:
+		if v != nil {
+			return len(v), func(i int) (string, bool) { return v[i], true }
+		}
+	case []*string:
+		if v != nil {
+			return len(v), func(i int) (string, bool) {
+				if v[i] == nil {
+					return "", false
+				}
+				return *v[i], true
+			}
+		}
 	}
-	buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
-	return append(buf, s...)
+	return -1, nil
 }
 
 // microsecondsSince2000 is timestamptz's binary value, truncated to the
@@ -178,47 +173,32 @@ func microsecondsSince2000(t time.Time) int64 {
 type textArrayLiteralPlan struct{}
 
 func (textArrayLiteralPlan) Encode(value any, buf []byte) ([]byte, error) {
-	elem := func(s string) {
+	n, at := stringElems(value)
+	if n < 0 {
+		return nil, nil
+	}
+	buf = append(buf, '{')
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		s, ok := at(i)
+		if !ok {
+			buf = append(buf, "NULL"...)
+			continue
+		}
 		buf = append(buf, '"')
 		if strings.ContainsAny(s, `"\`) {
-			for i := 0; i < len(s); i++ {
-				if s[i] == '"' || s[i] == '\\' {
+			for j := 0; j < len(s); j++ {
+				if s[j] == '"' || s[j] == '\\' {
 					buf = append(buf, '\\')
 				}
-				buf = append(buf, s[i])
+				buf = append(buf, s[j])
 			}
 		} else {
 			buf = append(buf, s...)
 		}
 		buf = append(buf, '"')
-	}
-	switch v := value.(type) {
-	case []string:
-		if v == nil {
-			return nil, nil
-		}
-		buf = append(buf, '{')
-		for i, s := range v {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			elem(s)
-		}
-	case []*string:
-		if v == nil {
-			return nil, nil
-		}
-		buf = append(buf, '{')
-		for i, s := range v {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			if s == nil {
-				buf = append(buf, "NULL"...)
-				continue
-			}
-			elem(*s)
-		}
 	}
 	return append(buf, '}'), nil
 }

@@ -96,6 +96,26 @@ func TestArrayCodecsMatchPgx(t *testing.T) {
 			t.Errorf("case %d (%s %T): planned with %s, want the store's %s", i, c.cast, c.value, plan, c.plan)
 		}
 	}
+
+	// The numeric[] literal quotes every element; PostgreSQL must read back
+	// exactly the strings given, whatever they hold (as text[]: no numeric
+	// holds a quote, but the literal must not depend on that).
+	var literal []byte
+	if err := conn.Raw(func(dc any) error {
+		m := dc.(*stdlib.Conn).Conn().TypeMap()
+		var err error
+		literal, err = m.PlanEncode(pgtype.NumericArrayOID, pgtype.TextFormatCode, odd).Encode(odd, nil)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var back []string
+	if err := plain.QueryRow(ctx, "SELECT $1::text::text[]", string(literal)).Scan(&back); err != nil {
+		t.Fatalf("literal %s: %v", literal, err)
+	}
+	if fmt.Sprintf("%q", back) != fmt.Sprintf("%q", odd) {
+		t.Errorf("literal %s read back as %q, want %q", literal, back, odd)
+	}
 }
 
 func deref(s *string) string {
