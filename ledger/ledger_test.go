@@ -263,3 +263,27 @@ func BenchmarkEntryIDOnShard(b *testing.B) {
 		EntryIDOnShard(int16(i))
 	}
 }
+
+// TestAddSubAsDecimal checks the shortcuts of Balance's arithmetic against
+// decimal's own Add and Sub for every pair of a set of operands (zero values,
+// zeros of other exponents, positive exponents, negatives, long scales): the
+// same coefficient and the same exponent, so balances, their strings and what
+// is written to the database cannot change.
+func TestAddSubAsDecimal(t *testing.T) {
+	ops := []decimal.Decimal{{}, decimal.Zero, decimal.New(0, -2), decimal.New(0, 3), decimal.New(1, 3), decimal.New(-7, 2),
+		decimal.RequireFromString("5"), decimal.RequireFromString("5.00"), decimal.RequireFromString("-0.01"),
+		decimal.RequireFromString("123456789012345678901234567890.123456789012345678"), decimal.NewFromInt(1).Neg()}
+	same := func(a, b decimal.Decimal) bool {
+		return a.Exponent() == b.Exponent() && a.Coefficient().Cmp(b.Coefficient()) == 0
+	}
+	for _, a := range ops {
+		for _, b := range ops {
+			if got, want := add(a, b), a.Add(b); !same(got, want) {
+				t.Errorf("add(%s, %s) = %s (exp %d), Add %s (exp %d)", a, b, got, got.Exponent(), want, want.Exponent())
+			}
+			if got, want := sub(a, b), a.Sub(b); !same(got, want) {
+				t.Errorf("sub(%s, %s) = %s (exp %d), Sub %s (exp %d)", a, b, got, got.Exponent(), want, want.Exponent())
+			}
+		}
+	}
+}

@@ -174,12 +174,28 @@ func (t *Tx) Record(ctx context.Context, e ledger.Entry) ([]Line, error) {
 // sortShardKeys puts balance rows in the global (account, shard) order every
 // writer locks them in, so concurrent entries cannot deadlock.
 func sortShardKeys(keys []shardKey) {
-	sort.Slice(keys, func(i, j int) bool {
-		if a, b := keys[i].account.String(), keys[j].account.String(); a != b {
-			return a < b
-		}
-		return keys[i].shard < keys[j].shard
-	})
+	names := make([]string, len(keys)) // each account's String once, not once per comparison
+	for i, k := range keys {
+		names[i] = k.account.String()
+	}
+	sort.Sort(byAccountShard{keys, names})
+}
+
+type byAccountShard struct {
+	keys  []shardKey
+	names []string
+}
+
+func (s byAccountShard) Len() int { return len(s.keys) }
+func (s byAccountShard) Less(i, j int) bool {
+	if s.names[i] != s.names[j] {
+		return s.names[i] < s.names[j]
+	}
+	return s.keys[i].shard < s.keys[j].shard
+}
+func (s byAccountShard) Swap(i, j int) {
+	s.keys[i], s.keys[j] = s.keys[j], s.keys[i]
+	s.names[i], s.names[j] = s.names[j], s.names[i]
 }
 
 // entryLines expands entry e into its stored lines (a debit and a credit line per
@@ -212,14 +228,17 @@ func entryLines(e ledger.Entry) ([]Line, map[shardKey]ledger.Balance) {
 // whole entry less this sum.
 func laterAvailable(lines []Line) []*decimal.Decimal {
 	out := make([]*decimal.Decimal, len(lines))
-	later := map[ledger.Account]decimal.Decimal{}
-	for i := len(lines) - 1; i >= 0; i-- { // walk backwards to sum the deltas of later lines
-		l := lines[i]
-		if l.Account.Guarded() {
-			v := later[l.Account]
-			out[i] = &v
-			later[l.Account] = v.Add(ledger.Delta(l.Direction, l.Phase, l.Amount).Available())
+	for i := range lines {
+		if !lines[i].Account.Guarded() {
+			continue
 		}
+		var v decimal.Decimal // an entry has a few lines: summing the later ones beats a map
+		for _, l := range lines[i+1:] {
+			if l.Account == lines[i].Account {
+				v = v.Add(ledger.Delta(l.Direction, l.Phase, l.Amount).Available())
+			}
+		}
+		out[i] = &v
 	}
 	return out
 }
