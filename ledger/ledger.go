@@ -300,6 +300,12 @@ func Visible(a Account, dir Direction, phase Phase) bool {
 	if v, ok := visibleLines[lineKind{dir, phase}]; ok {
 		return v
 	}
+	return movesAvailable(dir, phase) // an unknown kind: Delta panics, as it always did
+}
+
+// movesAvailable reports whether a line of this direction and phase changes its
+// account's available balance.
+func movesAvailable(dir Direction, phase Phase) bool {
 	return !Delta(dir, phase, decimal.NewFromInt(1)).Available().IsZero()
 }
 
@@ -314,7 +320,7 @@ var visibleLines = func() map[lineKind]bool {
 	m := map[lineKind]bool{}
 	for _, dir := range []Direction{Debit, Credit} {
 		for _, phase := range []Phase{PhasePosted, PhasePending, PhasePostPending, PhaseVoidPending} {
-			m[lineKind{dir, phase}] = !Delta(dir, phase, decimal.NewFromInt(1)).Available().IsZero()
+			m[lineKind{dir, phase}] = movesAvailable(dir, phase)
 		}
 	}
 	return m

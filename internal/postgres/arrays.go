@@ -87,44 +87,29 @@ func (c *arrayCodec) PlanEncode(m *pgtype.Map, oid uint32, format int16, value a
 type binaryArrayPlan struct{ elem uint32 }
 
 func (p binaryArrayPlan) Encode(value any, buf []byte) ([]byte, error) {
-	times, isTimes := value.([]time.Time)
-	n, at := stringElems(value)
-	if isTimes && times != nil {
-		n = len(times)
-	}
-	if n < 0 || (isTimes && times == nil) {
-		return nil, nil // a nil slice is NULL, as with pgx's own encoders
-	}
-	size, nulls := 12*n, false // bytes after the header, to grow buf once
-	if !isTimes {
-		size = 0
-		for i := 0; i < n; i++ {
-			s, ok := at(i)
-			nulls = nulls || !ok
-			size += 5 + len(s)
+	if times, ok := value.([]time.Time); ok {
+		if times == nil {
+			return nil, nil // a nil slice is NULL, as with pgx's own encoders
 		}
-	}
-	buf = slices.Grow(buf, 20+size)
-	if n == 0 {
-		buf = binary.BigEndian.AppendUint32(buf, 0) // no dimensions: an empty array
-		buf = binary.BigEndian.AppendUint32(buf, 0)
-		return binary.BigEndian.AppendUint32(buf, p.elem), nil
-	}
-	buf = binary.BigEndian.AppendUint32(buf, 1)
-	if nulls {
-		buf = binary.BigEndian.AppendUint32(buf, 1)
-	} else {
-		buf = binary.BigEndian.AppendUint32(buf, 0)
-	}
-	buf = binary.BigEndian.AppendUint32(buf, p.elem)
-	buf = binary.BigEndian.AppendUint32(buf, uint32(n))
-	buf = binary.BigEndian.AppendUint32(buf, 1)
-	for i := 0; i < n; i++ {
-		if isTimes {
+		buf = appendArrayHeader(slices.Grow(buf, 20+12*len(times)), p.elem, len(times), false)
+		for _, t := range times {
 			buf = binary.BigEndian.AppendUint32(buf, 8)
-			buf = binary.BigEndian.AppendUint64(buf, uint64(microsecondsSince2000(times[i])))
-			continue
+			buf = binary.BigEndian.AppendUint64(buf, uint64(microsecondsSince2000(t)))
 		}
+		return buf, nil
+	}
+	n, at := stringElems(value)
+	if n < 0 {
+		return nil, nil
+	}
+	size, nulls := 0, false // the elements' bytes, to grow buf once
+	for i := 0; i < n; i++ {
+		s, ok := at(i)
+		nulls = nulls || !ok
+		size += 5 + len(s)
+	}
+	buf = appendArrayHeader(slices.Grow(buf, 20+size), p.elem, n, nulls)
+	for i := 0; i < n; i++ {
 		s, ok := at(i)
 		switch {
 		case !ok:
@@ -138,6 +123,26 @@ func (p binaryArrayPlan) Encode(value any, buf []byte) ([]byte, error) {
 		}
 	}
 	return buf, nil
+}
+
+// appendArrayHeader writes the header of a one-dimensional array of n elements
+// (none: no dimensions, an empty array).
+func appendArrayHeader(buf []byte, elem uint32, n int, nulls bool) []byte {
+	dims, hasNull := uint32(1), uint32(0)
+	if n == 0 {
+		dims = 0
+	}
+	if nulls {
+		hasNull = 1
+	}
+	buf = binary.BigEndian.AppendUint32(buf, dims)
+	buf = binary.BigEndian.AppendUint32(buf, hasNull)
+	buf = binary.BigEndian.AppendUint32(buf, elem)
+	if n == 0 {
+		return buf
+	}
+	buf = binary.BigEndian.AppendUint32(buf, uint32(n))
+	return binary.BigEndian.AppendUint32(buf, 1) // lower bound
 }
 
 // stringElems gives a []string's or a []*string's length and its elements (false:
