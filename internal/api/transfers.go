@@ -266,7 +266,10 @@ func (s *Server) errorBodyOf(c *fiber.Ctx, err error) *errorBody {
 
 func (s *Server) listTransfers(c *fiber.Ctx) error {
 	return scopedList(s, c, "Transfers retrieved", s.store.ListTransfers,
-		func(t ledger.Transfer) (time.Time, string) { return t.CreatedAt, t.ID }, toTransferDTO)
+		func(t postgres.ListedTransfer) (time.Time, string) { return t.Position.CreatedAt, t.Position.ID },
+		func(cs ledger.Currencies, t postgres.ListedTransfer) transferDTO {
+			return toTransferDTO(cs, t.Transfer)
+		})
 }
 
 func (s *Server) getTransfer(c *fiber.Ctx) error {

@@ -28,3 +28,9 @@ func (s *Store) ProfileCacheTTL() time.Duration {
 
 // ProfileWatchPID is the backend WatchProfiles listens on; 0 while it does not.
 func (s *Store) ProfileWatchPID() uint32 { return s.watch.pid.Load() }
+
+// Statements of the transfer list and the ledger history, for plan checks.
+var (
+	ListTransfersFirstSQL = listTransfersFirstSQL
+	HistoryQuery          = historyQuery
+)

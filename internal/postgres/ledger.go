@@ -453,36 +453,14 @@ type HistoryFilter struct {
 
 // History returns a page of the profile's visible lines, newest first, keyset
 // paginated on (created_at, id). It fetches one row more than the page to tell
-// whether another page exists.
+// whether another page exists. The visible lines are indexed in two parts,
+// transfer lines (ledger_lines_transfers, which also lists a profile's
+// transfers) and the others (ledger_lines_history); without a type filter the
+// query reads a page from each range and keeps the newest of the two.
 func (s *Store) History(ctx context.Context, business, owner string, f HistoryFilter, page ledger.Page) ([]Line, error) {
 	return readAs(ctx, s, business, func(s *Store) ([]Line, error) {
-		var sb strings.Builder
-		args := []any{business, owner}
-		sb.WriteString(`SELECT id, entry_id, posting, currency, type, direction, phase, amount, available_after, resource_id, description, created_at
-			FROM ledger_lines WHERE business_id = $1 AND owner_id = $2 AND visible`)
-		add := func(cond string, v any) {
-			args = append(args, v)
-			fmt.Fprintf(&sb, " AND "+cond, len(args))
-		}
-		if f.Currency != "" {
-			add("currency = $%d", f.Currency)
-		}
-		if f.Type != "" {
-			add("type = $%d", f.Type)
-		}
-		if f.CreatedAfter != nil {
-			add("created_at > $%d", *f.CreatedAfter)
-		}
-		if f.CreatedBefore != nil {
-			add("created_at < $%d", *f.CreatedBefore)
-		}
-		if c := page.After; c != nil {
-			args = append(args, c.CreatedAt, c.ID)
-			fmt.Fprintf(&sb, " AND (created_at, id) < ($%d, $%d)", len(args)-1, len(args))
-		}
-		args = append(args, page.Limit+1)
-		fmt.Fprintf(&sb, " ORDER BY created_at DESC, id DESC LIMIT $%d", len(args))
-		rows, err := s.raw.QueryContext(ctx, sb.String(), args...)
+		query, args := historyQuery(business, owner, f, page)
+		rows, err := s.raw.QueryContext(ctx, query, args...)
 		if err != nil {
 			return nil, translate(err)
 		}
@@ -506,4 +484,44 @@ func (s *Store) History(ctx context.Context, business, owner string, f HistoryFi
 		}
 		return out, translate(rows.Err())
 	})
+}
+
+// historyQuery is History's statement and arguments.
+func historyQuery(business, owner string, f HistoryFilter, page ledger.Page) (string, []any) {
+	var cond strings.Builder
+	args := []any{business, owner}
+	add := func(c string, v any) {
+		args = append(args, v)
+		fmt.Fprintf(&cond, " AND "+c, len(args))
+	}
+	if f.Currency != "" {
+		add("currency = $%d", f.Currency)
+	}
+	if f.Type != "" {
+		add("type = $%d", f.Type)
+	}
+	if f.CreatedAfter != nil {
+		add("created_at > $%d", *f.CreatedAfter)
+	}
+	if f.CreatedBefore != nil {
+		add("created_at < $%d", *f.CreatedBefore)
+	}
+	if c := page.After; c != nil {
+		args = append(args, c.CreatedAt, c.ID)
+		fmt.Fprintf(&cond, " AND (created_at, id) < ($%d, $%d)", len(args)-1, len(args))
+	}
+	part := func(index string) string { // the predicate of that index's partial range
+		return `SELECT id, entry_id, posting, currency, type, direction, phase, amount, available_after, resource_id, description, created_at
+		FROM ledger_lines WHERE business_id = $1 AND owner_id = $2 AND visible AND ` + index + cond.String()
+	}
+	args = append(args, page.Limit+1)
+	page1 := fmt.Sprintf(" ORDER BY created_at DESC, id DESC LIMIT $%d", len(args))
+	switch {
+	case f.Type == string(ledger.LineTransfer):
+		return part("type = 'transfer'") + page1, args
+	case f.Type != "":
+		return part("type <> 'transfer'") + page1, args
+	}
+	// A page from each range, then the page of the two.
+	return "(" + part("type <> 'transfer'") + page1 + ") UNION ALL (" + part("type = 'transfer'") + page1 + ")" + page1, args
 }

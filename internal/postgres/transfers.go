@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"time"
 
@@ -172,17 +173,61 @@ func (s *Store) FindTransfer(ctx context.Context, business, profile, id string) 
 	})
 }
 
-// ListTransfers pages through transfers the profile sent or received.
-func (s *Store) ListTransfers(ctx context.Context, business, profile string, p ledger.Page) ([]ledger.Transfer, error) {
-	return readAs(ctx, s, business, func(s *Store) ([]ledger.Transfer, error) {
-		var rows []transferRow
-		q := s.q.NewSelect().Model(&rows).Where("business_id = ?", business).
-			Where("(from_profile_id = ? OR to_profile_id = ?)", profile, profile)
-		err := scanOnce(ctx, s.raw, s.db, keyset(q, p), &rows)
-		out := make([]ledger.Transfer, len(rows))
-		for i, r := range rows {
-			out[i] = r.domain()
+// listTransfersSQL pages through a profile's transfers by the lines that moved
+// them (migration 20261207000600): each transfer has one line of type transfer
+// per profile, of the transfer's entry and dated with it, read newest first from
+// ledger_lines_transfers and joined to its transfer row before the limit, so a
+// transfer line that names no transfer of this profile (the ledger's own tests
+// book such lines) is skipped, not counted. The keyset position is the line's
+// (created_at, id): index order, no sort. %s is the cursor's condition or nothing.
+const listTransfersSQL = `SELECT t.id, t.from_profile_id, t.to_profile_id, t.status, t.currency, t.amount,
+		t.description, t.metadata, t.entry_id, t.created_at, l.created_at, l.id
+	FROM ledger_lines l
+	JOIN transfers t ON t.business_id = $1 AND t.id = l.resource_id AND t.entry_id = l.entry_id
+		AND (t.from_profile_id = $2 OR t.to_profile_id = $2)
+	WHERE l.business_id = $1 AND l.owner_id = $2 AND l.visible AND l.type = 'transfer'%s
+	ORDER BY l.created_at DESC, l.id DESC LIMIT $3`
+
+var (
+	listTransfersFirstSQL = fmt.Sprintf(listTransfersSQL, "")
+	listTransfersAfterSQL = fmt.Sprintf(listTransfersSQL, ` AND (l.created_at, l.id) < ($4, $5)`)
+)
+
+// ListedTransfer is a transfer in a profile's list. Position is its keyset
+// position there: the time and id of the profile's line of the transfer.
+type ListedTransfer struct {
+	ledger.Transfer
+	Position ledger.Cursor
+}
+
+// ListTransfers pages through transfers the profile sent or received, newest
+// first.
+func (s *Store) ListTransfers(ctx context.Context, business, profile string, p ledger.Page) ([]ListedTransfer, error) {
+	return readAs(ctx, s, business, func(s *Store) ([]ListedTransfer, error) {
+		query, args := listTransfersFirstSQL, []any{business, profile, p.Limit + 1}
+		if c := p.After; c != nil {
+			query, args = listTransfersAfterSQL, append(args, c.CreatedAt, c.ID)
 		}
-		return out, translate(err)
+		rows, err := s.raw.QueryContext(ctx, query, args...)
+		if err != nil {
+			return nil, translate(err)
+		}
+		defer rows.Close()
+		var out []ListedTransfer
+		for rows.Next() {
+			var r transferRow
+			var meta []byte
+			var pos ledger.Cursor
+			if err := rows.Scan(&r.ID, &r.FromProfileID, &r.ToProfileID, &r.Status, &r.Currency, &r.Amount, &r.Description,
+				&meta, &r.EntryID, &r.CreatedAt, &pos.CreatedAt, &pos.ID); err != nil {
+				return nil, translate(err)
+			}
+			if err := json.Unmarshal(meta, &r.Metadata); err != nil {
+				return nil, fmt.Errorf("transfer %s metadata: %w", r.ID, err)
+			}
+			r.BusinessID, pos.CreatedAt = business, pos.CreatedAt.UTC()
+			out = append(out, ListedTransfer{Transfer: r.domain(), Position: pos})
+		}
+		return out, translate(rows.Err())
 	})
 }

@@ -117,6 +117,27 @@ var invariantChecks = []struct{ name, sql string }{
 			UNION SELECT DISTINCT 'idempotency_keys', business_id FROM idempotency_keys) r
 		WHERE ($1 = '' OR r.business_id = $1)
 			AND NOT EXISTS (SELECT 1 FROM businesses b WHERE b.id = r.business_id)`},
+	// Beyond DESIGN.md §2: a profile's transfers are listed by the lines that
+	// moved them (migration 20261207000600), so every transfer has exactly two
+	// visible transfer lines naming it, the sender's debit and the recipient's
+	// credit, of its entry and dated with it.
+	{"9 every transfer is listed by its two lines", `
+		SELECT t.business_id || ' transfer ' || t.id || ': ' ||
+			CASE WHEN l.lines IS NULL THEN 'no transfer lines'
+				ELSE l.lines || ' transfer lines (debit ' || coalesce(l.debit_owner, '-') || ', credit ' ||
+					coalesce(l.credit_owner, '-') || ', entries ' || l.min_entry || '..' || l.max_entry || ', at ' ||
+					l.min_at || '..' || l.max_at || ', all visible ' || l.visible || ')' END
+		FROM (SELECT * FROM transfers WHERE ($1 = '' OR business_id = $1)) t
+		LEFT JOIN (SELECT business_id, resource_id, count(*) AS lines, bool_and(visible) AS visible,
+				min(entry_id) AS min_entry, max(entry_id) AS max_entry, min(created_at) AS min_at, max(created_at) AS max_at,
+				count(*) FILTER (WHERE direction = 'debit') AS debits,
+				max(owner_id) FILTER (WHERE direction = 'debit') AS debit_owner,
+				max(owner_id) FILTER (WHERE direction = 'credit') AS credit_owner
+			FROM ledger_lines WHERE ($1 = '' OR business_id = $1) AND type = 'transfer'
+			GROUP BY business_id, resource_id) l ON l.business_id = t.business_id AND l.resource_id = t.id
+		WHERE l.lines IS NULL OR l.lines <> 2 OR l.debits <> 1 OR NOT l.visible
+			OR l.min_entry <> t.entry_id OR l.max_entry <> t.entry_id OR l.min_at <> t.created_at OR l.max_at <> t.created_at
+			OR l.debit_owner <> t.from_profile_id OR l.credit_owner <> t.to_profile_id`},
 }
 
 // Verify checks every ledger invariant over the whole database, or one business
