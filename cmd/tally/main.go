@@ -37,7 +37,7 @@ Usage:
   tally rates set --base BTC --quote USDT --rate R [--spread-percent S]
   tally risk add-address --network N --address A
   tally currencies set-threshold --currency C --threshold T   travel-rule threshold
-  tally verify [--business BUS_…]               check every ledger invariant; exit 1 on a violation
+  tally verify [--business BUS_…] [--timeout 30m]   check every ledger invariant; exit 1 on a violation
   tally devdb start|stop|url                    the embedded development database (.data/postgres)
   tally demo                                    create the sandbox demo business once and print how to call it
   tally version

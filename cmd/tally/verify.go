@@ -22,12 +22,17 @@ var errViolations = errors.New("ledger invariants violated")
 func verifyCmd(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	business := fs.String("business", "", "check one business only")
+	timeout := fs.Duration("timeout", 30*time.Minute, "bound on each check's statement (the checks scan whole tables)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *business != "" && !ledger.ValidID(*business, ledger.PrefixBusiness) {
 		return usagef("--business must be a business id (BUS_…)")
 	}
+	if *timeout <= 0 {
+		return usagef("--timeout must be positive")
+	}
+	cfg.RequestTimeout = *timeout // not a request's bound: verify reads every row
 	return withStore(ctx, cfg, func(s *postgres.Store) error {
 		start := time.Now()
 		sum, violations, err := s.Verify(ctx, *business, func(check string) {

@@ -47,3 +47,18 @@ func TestVerifyCommand(t *testing.T) {
 		t.Fatalf("output does not name the violation:\n%s", out.String())
 	}
 }
+
+// TestVerifyTimeoutFlag: --timeout, not TALLY_REQUEST_TIMEOUT, bounds verify's
+// statements (its checks scan whole tables, far beyond a request's bound).
+func TestVerifyTimeoutFlag(t *testing.T) {
+	t.Setenv("DATABASE_URL", pgtest.URL(t))
+	t.Setenv("TALLY_REQUEST_TIMEOUT", "100ms")
+	var out bytes.Buffer
+	err := run([]string{"verify", "--timeout", "1ms"}, &out, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "statement timeout") {
+		t.Fatalf("verify --timeout 1ms: err = %v, want a statement timeout\n%s", err, out.String())
+	}
+	if err := run([]string{"verify", "--timeout", "0s"}, &out, io.Discard); err == nil || !strings.Contains(err.Error(), "--timeout") {
+		t.Fatalf("verify --timeout 0s: err = %v, want a usage error", err)
+	}
+}
