@@ -172,3 +172,56 @@ func TestLineKeyIsEntryPostingSide(t *testing.T) {
 		}
 	})
 }
+
+// TestWebhookFanOut: one statement writing several businesses' events queues one
+// delivery per event and live endpoint of its business that takes its type (an
+// endpoint with no types takes every type); a deleted endpoint and another
+// business's endpoints get none (migration 20261207000700 reads the endpoints
+// once per statement).
+func TestWebhookFanOut(t *testing.T) {
+	t.Parallel()
+	a, _ := pgtest.Business(t, ledger.ModeSandbox)
+	b, _ := pgtest.Business(t, ledger.ModeSandbox)
+	c, _ := pgtest.Business(t, ledger.ModeSandbox) // no endpoints
+	inTestTx(t, func(tx *sql.Tx) {
+		for _, e := range []struct {
+			business, id, events string
+			deleted              bool
+		}{
+			{a.ID, "WHK_all", "{}", false},
+			{a.ID, "WHK_transfers", "{transfer.completed}", false},
+			{a.ID, "WHK_gone", "{}", true},
+			{b.ID, "WHK_b", "{customer.created,transfer.completed}", false},
+		} {
+			if _, err := tx.Exec(`INSERT INTO webhook_endpoints (business_id, id, url, events, secret, deleted_at)
+				VALUES ($1, $2, 'https://example.com/hook', $3::text[], '\x00', CASE WHEN $4 THEN now() END)`,
+				e.business, e.id, e.events, e.deleted); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := tx.Exec(`INSERT INTO events (business_id, id, type, profile_id, data) VALUES
+			($1, 'EVT_a1', 'customer.created', $1, '{}'), ($1, 'EVT_a2', 'transfer.completed', $1, '{}'),
+			($2, 'EVT_b1', 'transfer.completed', $2, '{}'), ($2, 'EVT_b2', 'payout.pending', $2, '{}'),
+			($3, 'EVT_c1', 'transfer.completed', $3, '{}')`, a.ID, b.ID, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := tx.Query(`SELECT event_id || '>' || endpoint_id FROM webhook_deliveries
+			WHERE business_id IN ($1, $2, $3) ORDER BY 1`, a.ID, b.ID, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var got []string
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, s)
+		}
+		want := []string{"EVT_a1>WHK_all", "EVT_a2>WHK_all", "EVT_a2>WHK_transfers", "EVT_b1>WHK_b"}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("deliveries = %v, want %v", got, want)
+		}
+	})
+}
