@@ -58,9 +58,17 @@ func violationsOf(t *testing.T, tx *sql.Tx, name, business string) []string {
 	if q == "" {
 		t.Fatalf("no invariant check named %q", name)
 	}
-	rows, err := tx.Query(q, business)
+	return column(t, tx, q, business)
+}
+
+// column runs query on q and returns its rows' one text column.
+func column(t *testing.T, q interface {
+	Query(string, ...any) (*sql.Rows, error)
+}, query string, args ...any) []string {
+	t.Helper()
+	rows, err := q.Query(query, args...)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, query)
 	}
 	defer rows.Close()
 	var out []string
@@ -205,20 +213,8 @@ func TestWebhookFanOut(t *testing.T) {
 			($3, 'EVT_c1', 'transfer.completed', $3, '{}')`, a.ID, b.ID, c.ID); err != nil {
 			t.Fatal(err)
 		}
-		rows, err := tx.Query(`SELECT event_id || '>' || endpoint_id FROM webhook_deliveries
+		got := column(t, tx, `SELECT event_id || '>' || endpoint_id FROM webhook_deliveries
 			WHERE business_id IN ($1, $2, $3) ORDER BY 1`, a.ID, b.ID, c.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var got []string
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, s)
-		}
 		want := []string{"EVT_a1>WHK_all", "EVT_a2>WHK_all", "EVT_a2>WHK_transfers", "EVT_b1>WHK_b"}
 		if strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Fatalf("deliveries = %v, want %v", got, want)

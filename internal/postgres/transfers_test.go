@@ -61,14 +61,16 @@ func recordAt(t *testing.T, s *postgres.Store, es ...ledger.Entry) {
 	}
 }
 
-// allTransfers pages through a profile's transfers limit at a time, as the API
-// does (one row more than the page tells whether another follows).
-func allTransfers(t *testing.T, s *postgres.Store, business, profile string, limit int) []string {
+// allPages pages through a list limit at a time, as the API does (one row more
+// than the page tells whether another follows), and returns each row's id;
+// check sees every row and returns the row's id and keyset position.
+func allPages[T any](t *testing.T, limit int, page func(ledger.Page) ([]T, error),
+	check func(T) (id string, pos ledger.Cursor)) []string {
 	t.Helper()
 	var ids []string
 	var after *ledger.Cursor
 	for range 100 {
-		got, err := s.ListTransfers(context.Background(), business, profile, ledger.Page{Limit: limit, After: after})
+		got, err := page(ledger.Page{Limit: limit, After: after})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,50 +78,45 @@ func allTransfers(t *testing.T, s *postgres.Store, business, profile string, lim
 		if more {
 			got = got[:limit]
 		}
-		for _, tr := range got {
-			if tr.FromProfileID != profile && tr.ToProfileID != profile {
-				t.Fatalf("%s listed transfer %s from %s to %s", profile, tr.ID, tr.FromProfileID, tr.ToProfileID)
-			}
-			ids = append(ids, tr.ID)
+		var pos ledger.Cursor
+		for _, row := range got {
+			var id string
+			id, pos = check(row)
+			ids = append(ids, id)
 		}
 		if !more {
 			return ids
 		}
-		last := got[len(got)-1]
-		if !last.Position.CreatedAt.Equal(last.CreatedAt) || !strings.HasPrefix(last.Position.ID, ledger.PrefixLine) {
-			t.Fatalf("transfer %s at %s listed at %+v, want its line's time and id", last.ID, last.CreatedAt, last.Position)
-		}
-		after = &last.Position
+		after = &pos
 	}
-	t.Fatal("transfer pages do not end")
+	t.Fatal("pages do not end")
 	return nil
 }
 
-// allHistory pages through a profile's history the same way and returns line ids.
+// allTransfers is every transfer of a profile's list, by id.
+func allTransfers(t *testing.T, s *postgres.Store, business, profile string, limit int) []string {
+	t.Helper()
+	return allPages(t, limit, func(p ledger.Page) ([]postgres.ListedTransfer, error) {
+		return s.ListTransfers(context.Background(), business, profile, p)
+	}, func(tr postgres.ListedTransfer) (string, ledger.Cursor) {
+		if tr.FromProfileID != profile && tr.ToProfileID != profile {
+			t.Fatalf("%s listed transfer %s from %s to %s", profile, tr.ID, tr.FromProfileID, tr.ToProfileID)
+		}
+		if !tr.Position.CreatedAt.Equal(tr.CreatedAt) || !strings.HasPrefix(tr.Position.ID, ledger.PrefixLine) {
+			t.Fatalf("transfer %s at %s listed at %+v, want its line's time and id", tr.ID, tr.CreatedAt, tr.Position)
+		}
+		return tr.ID, tr.Position
+	})
+}
+
+// allHistory is every line of a profile's history, by id.
 func allHistory(t *testing.T, s *postgres.Store, business, profile string, f postgres.HistoryFilter, limit int) []string {
 	t.Helper()
-	var ids []string
-	var after *ledger.Cursor
-	for range 100 {
-		got, err := s.History(context.Background(), business, profile, f, ledger.Page{Limit: limit, After: after})
-		if err != nil {
-			t.Fatal(err)
-		}
-		more := len(got) > limit
-		if more {
-			got = got[:limit]
-		}
-		for _, l := range got {
-			ids = append(ids, l.ID)
-		}
-		if !more {
-			return ids
-		}
-		last := got[len(got)-1]
-		after = &ledger.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
-	}
-	t.Fatal("history pages do not end")
-	return nil
+	return allPages(t, limit, func(p ledger.Page) ([]postgres.Line, error) {
+		return s.History(context.Background(), business, profile, f, p)
+	}, func(l postgres.Line) (string, ledger.Cursor) {
+		return l.ID, ledger.Cursor{CreatedAt: l.CreatedAt, ID: l.ID}
+	})
 }
 
 // TestTransfersListedByTheirLines: a profile's transfers come newest first, in
@@ -192,21 +189,8 @@ func TestTransfersListedByTheirLines(t *testing.T) {
 	// The history: every visible line of the profile, newest first by (created_at, id).
 	db := s.DB().DB
 	lineIDs := func(profile, cond string) []string {
-		rows, err := db.Query(`SELECT id FROM ledger_lines WHERE business_id = $1 AND owner_id = $2 AND visible`+cond+`
+		return column(t, db, `SELECT id FROM ledger_lines WHERE business_id = $1 AND owner_id = $2 AND visible`+cond+`
 			ORDER BY created_at DESC, id DESC`, b.ID, profile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, id)
-		}
-		return ids
 	}
 	for _, c := range []struct {
 		typ, cond string
