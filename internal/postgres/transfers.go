@@ -180,8 +180,7 @@ func (s *Store) FindTransfer(ctx context.Context, business, profile, id string) 
 // transfer line that names no transfer of this profile (the ledger's own tests
 // book such lines) is skipped, not counted. The keyset position is the line's
 // (created_at, id): index order, no sort. %s is the cursor's condition or nothing.
-const listTransfersSQL = `SELECT t.id, t.from_profile_id, t.to_profile_id, t.status, t.currency, t.amount,
-		t.description, t.metadata, t.entry_id, t.created_at, l.created_at, l.id
+const listTransfersSQL = `SELECT t.*, l.created_at AS line_created_at, l.id AS line_id
 	FROM ledger_lines l
 	JOIN transfers t ON t.business_id = $1 AND t.id = l.resource_id AND t.entry_id = l.entry_id
 		AND (t.from_profile_id = $2 OR t.to_profile_id = $2)
@@ -200,6 +199,13 @@ type ListedTransfer struct {
 	Position ledger.Cursor
 }
 
+// listedTransferRow is a row of listTransfersSQL.
+type listedTransferRow struct {
+	transferRow
+	LineCreatedAt time.Time `bun:"line_created_at"`
+	LineID        string    `bun:"line_id"`
+}
+
 // ListTransfers pages through transfers the profile sent or received, newest
 // first.
 func (s *Store) ListTransfers(ctx context.Context, business, profile string, p ledger.Page) ([]ListedTransfer, error) {
@@ -208,26 +214,12 @@ func (s *Store) ListTransfers(ctx context.Context, business, profile string, p l
 		if c := p.After; c != nil {
 			query, args = listTransfersAfterSQL, append(args, c.CreatedAt, c.ID)
 		}
-		rows, err := s.raw.QueryContext(ctx, query, args...)
-		if err != nil {
-			return nil, translate(err)
+		var rows []listedTransferRow
+		err := scanAll(ctx, s.raw, s.db, &rows, query, args...)
+		out := make([]ListedTransfer, len(rows))
+		for i, r := range rows {
+			out[i] = ListedTransfer{Transfer: r.domain(), Position: ledger.Cursor{CreatedAt: r.LineCreatedAt.UTC(), ID: r.LineID}}
 		}
-		defer rows.Close()
-		var out []ListedTransfer
-		for rows.Next() {
-			var r transferRow
-			var meta []byte
-			var pos ledger.Cursor
-			if err := rows.Scan(&r.ID, &r.FromProfileID, &r.ToProfileID, &r.Status, &r.Currency, &r.Amount, &r.Description,
-				&meta, &r.EntryID, &r.CreatedAt, &pos.CreatedAt, &pos.ID); err != nil {
-				return nil, translate(err)
-			}
-			if err := json.Unmarshal(meta, &r.Metadata); err != nil {
-				return nil, fmt.Errorf("transfer %s metadata: %w", r.ID, err)
-			}
-			r.BusinessID, pos.CreatedAt = business, pos.CreatedAt.UTC()
-			out = append(out, ListedTransfer{Transfer: r.domain(), Position: pos})
-		}
-		return out, translate(rows.Err())
+		return out, translate(err)
 	})
 }

@@ -155,6 +155,7 @@ func TestTransfersListedByTheirLines(t *testing.T) {
 	recordAt(t, s, deposit(p, at.Add(time.Millisecond)), deposit(q, at.Add(time.Millisecond)))
 	back := tr(q, p, at.Add(2*time.Millisecond))
 	third := tr(p, r, at.Add(3*time.Millisecond))
+	third.Description, third.Metadata = "rent", map[string]string{"order": "42"}
 	bookAt(t, s, back, third)
 	orphan := transfer(b.ID, p, q, "USD", "0.5") // a transfer line with no transfer row
 	orphan.CreatedAt, orphan.ResourceID = at.Add(4*time.Millisecond), ledger.NewID(ledger.PrefixTransfer)
@@ -182,7 +183,8 @@ func TestTransfersListedByTheirLines(t *testing.T) {
 		t.Fatalf("ListTransfers = %d transfers, %v", len(got), err)
 	}
 	if g := got[0]; g.ID != third.ID || g.FromProfileID != p || g.ToProfileID != r || !g.Amount.Equal(dec("1.25")) ||
-		g.Currency != "USD" || g.Status != "completed" || !g.CreatedAt.Equal(third.CreatedAt) || g.EntryID == "" {
+		g.Currency != "USD" || g.Status != "completed" || !g.CreatedAt.Equal(third.CreatedAt) || g.EntryID == "" ||
+		g.Description != "rent" || g.Metadata["order"] != "42" || g.Business != b.ID {
 		t.Errorf("first transfer = %+v, want %+v", g, third)
 	}
 
